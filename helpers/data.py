@@ -1,0 +1,740 @@
+"""Reviews from the source to a clean, balanced, reproducible train/test sample.
+
+Stages, each a function a notebook or the command line calls:
+
+1. ``locate``: find a source's file in a local folder, or download it (cached,
+   verified) when the source has a public address.
+2. ``load_reviews``: stream-parse it into one table ``id, text, summary, rating,
+   given_label``, cleaning HTML and dropping what cannot be used, with a
+   ``ParseReport`` saying what was dropped and why.
+3. ``binary_labels``: ratings to 0/1 labels (``12v45``, ``1v5``, or ``given``).
+4. ``balanced_sample``: the same number of reviews per class, disjoint train and
+   test, chosen by a seeded hash of the text, so the same seed picks the same
+   reviews on any machine and from any file layout of the same reviews.
+5. ``write_split`` / ``read_split``: Parquet files plus ``manifest.json``,
+   written to a temporary folder and renamed, so a failure leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import tarfile
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["id", "text", "summary", "rating", "given_label"]
+LABEL_SCHEMES = ("12v45", "1v5", "given")
+DATA_DIR_VARIABLE = "REVIEWS_DATA_DIR"
+DEFAULT_DATA_DIR = Path("data/raw")
+DEFAULT_CACHE_DIR = Path("data/cache")
+
+# A few bad records are dropped and reported; when most records are bad (rather
+# than merely empty or duplicated) the file is not what the parser thinks it is.
+MAX_BAD_SHARE = 0.5
+
+
+class DataError(RuntimeError):
+    """Bad or missing input; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset comes from and how to recognise and verify it."""
+
+    name: str
+    description: str
+    format: str  # "snap" (key: value records), "csv" or "imdb" (tar.gz or CSV)
+    url: str | None = None
+    known_hash: str | None = None  # pooch notation: "sha256:…" or "md5:…"
+    file_names: tuple[str, ...] = ()  # names looked for in a local data folder
+    default_labels: str = "12v45"
+    expected_reviews: int | None = None
+    how_to_get: str = ""
+
+
+SOURCES: dict[str, Source] = {
+    "finefoods": Source(
+        name="finefoods",
+        description="SNAP Amazon Fine Food Reviews (McAuley & Leskovec 2013), 9-line records",
+        format="snap",
+        url="https://snap.stanford.edu/data/finefoods.txt.gz",
+        # SNAP publishes no checksum; the gzip CRC checked while streaming
+        # catches truncated or corrupt files, and the record count is reported.
+        known_hash=None,
+        file_names=("finefoods.txt.gz", "finefoods.txt", "finefoods_sample.txt.gz"),
+        expected_reviews=568_454,
+    ),
+    "gourmet": Source(
+        name="gourmet",
+        description="Internet Archive amazon-reviews-1995-2013 Gourmet_Foods (the seed's source)",
+        format="snap",
+        url="https://archive.org/download/amazon-reviews-1995-2013/Gourmet_Foods.txt.gz",
+        known_hash="sha256:2d4ef8fe1a934c5a9fc93e2fe19f3c2f69edef7b9c0a5c1b063bf1b694368fe1",
+        file_names=("Gourmet_Foods.txt.gz", "Gourmet_Foods.txt"),
+    ),
+    "kaggle": Source(
+        name="kaggle",
+        description="Kaggle 'Amazon Fine Food Reviews' Reviews.csv (same reviews as finefoods)",
+        format="csv",
+        file_names=("Reviews.csv", "Reviews.csv.gz", "finefoods_reviews_sample.csv.gz"),
+        how_to_get=(
+            "Kaggle downloads need an account: get Reviews.csv from "
+            "https://www.kaggle.com/datasets/snap/amazon-fine-food-reviews"
+        ),
+    ),
+    "imdb": Source(
+        name="imdb",
+        description="Stanford Large Movie Review Dataset (Maas et al. 2011), 50,000 labelled",
+        format="imdb",
+        url="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        known_hash="md5:7c2ac02c03563afcf9b574c7e56c153a",
+        file_names=("aclImdb_v1.tar.gz", "imdb_train.csv.gz", "imdb.csv.gz", "imdb.csv"),
+        default_labels="given",
+    ),
+    "csv": Source(
+        name="csv",
+        description="Any CSV file: name its text column and its rating or label column",
+        format="csv",
+        default_labels="12v45",
+        how_to_get="Pass --path to the CSV file and name its columns.",
+    ),
+}
+
+
+@dataclass
+class ParseReport:
+    """What a parser read, kept and dropped (with the reason and a first example)."""
+
+    source: str
+    path: str
+    records: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def drop(self, reason: str, where: str, count: int = 1) -> None:
+        """Count ``count`` dropped records; ``where`` locates the first one."""
+        self.dropped[reason] += count
+        self.examples.setdefault(reason, where)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "path": self.path,
+            "records": self.records,
+            "kept": self.kept,
+            "dropped": dict(self.dropped),
+            "examples": self.examples,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.source}: read {self.records:,} records from {self.path} "
+            f"in {self.seconds:.1f} s, kept {self.kept:,}"
+        ]
+        for reason, count in self.dropped.most_common():
+            lines.append(f"  dropped {count:,} ({reason}), first at {self.examples[reason]}")
+        return "\n".join(lines)
+
+
+# --- cleaning ---------------------------------------------------------------------
+
+_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]")
+
+
+def clean_text(raw: str) -> str:
+    """Review text as a reader sees it: HTML breaks become newlines (kept as
+    paragraph boundaries for sentence splitting), other tags go, entities are
+    decoded, runs of spaces collapse."""
+    text = _BREAK.sub("\n", raw)
+    text = _TAG.sub(" ", text)
+    text = html.unescape(text)
+    text = _SPACES.sub(" ", text)
+    return _NEWLINES.sub("\n", text).strip()
+
+
+# --- locating and downloading -----------------------------------------------------
+
+
+def data_dir_from_env() -> Path:
+    """The local raw-data folder: ``$REVIEWS_DATA_DIR`` or ``data/raw``."""
+    return Path(os.environ.get(DATA_DIR_VARIABLE, DEFAULT_DATA_DIR))
+
+
+def locate(
+    source: str,
+    path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    download: bool = True,
+) -> Path:
+    """The file to parse for ``source``.
+
+    An explicit ``path`` wins; then the first of the source's known file names
+    found in ``data_dir`` (default ``$REVIEWS_DATA_DIR`` or ``data/raw``); then a
+    verified, cached download when the source has a public address.
+    """
+    spec = source_spec(source)
+    if path is not None:
+        found = Path(path).expanduser()
+        if not found.is_file():
+            raise DataError(f"{found}: no such file. Check the path, or leave it out to download.")
+        return found
+    folder = Path(data_dir) if data_dir is not None else data_dir_from_env()
+    for name in spec.file_names:
+        if (folder / name).is_file():
+            return folder / name
+    looked = f"no {' or '.join(spec.file_names) or 'file'} in {folder}"
+    if spec.url is None:
+        raise DataError(
+            f"{spec.name}: {looked}. {spec.how_to_get} and put it there, or pass --path."
+        )
+    if not download:
+        raise DataError(f"{spec.name}: {looked}, and downloading is switched off.")
+    return fetch(spec, cache_dir, looked)
+
+
+def fetch(spec: Source, cache_dir: str | Path, looked: str = "") -> Path:
+    """Download ``spec.url`` into ``cache_dir`` (once), verifying its hash."""
+    import pooch
+    import requests
+
+    file_name = spec.url.rsplit("/", 1)[-1]
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=60)
+    try:
+        return Path(
+            pooch.retrieve(
+                spec.url,
+                known_hash=spec.known_hash,
+                fname=file_name,
+                path=cache_dir,
+                downloader=downloader,
+            )
+        )
+    except ValueError as error:  # pooch's hash mismatch
+        raise DataError(
+            f"{spec.name}: the download from {spec.url} failed its checksum (truncated or "
+            f"changed file); it was not kept. Try again, or put a good copy in the data folder."
+        ) from error
+    except (requests.RequestException, OSError) as error:
+        raise DataError(
+            f"{spec.name}: {looked + ', and ' if looked else ''}could not download {spec.url} "
+            f"({type(error).__name__}: no network?). Put {file_name} in "
+            f"{DEFAULT_DATA_DIR}/ (or set {DATA_DIR_VARIABLE}) or pass --path."
+        ) from error
+
+
+def source_spec(source: str) -> Source:
+    try:
+        return SOURCES[source]
+    except KeyError:
+        raise DataError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}") from None
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+def _open_text(path: Path, encoding: str):
+    opener = gzip.open if path.suffix == ".gz" else open
+    return opener(path, "rt", encoding=encoding, newline="")
+
+
+# What a damaged or mislabelled file raises while being streamed.
+STREAM_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, tarfile.TarError, UnicodeDecodeError)
+
+
+def _damaged(path: Path, error: Exception) -> DataError:
+    if isinstance(error, UnicodeDecodeError):
+        return DataError(
+            f"{path}: not valid {error.encoding} text at byte {error.start} "
+            f"(wrong encoding?). Pass the file's encoding, e.g. --encoding latin-1."
+        )
+    return DataError(
+        f"{path}: the file is truncated or corrupt ({type(error).__name__}: {error}). "
+        f"Delete it and download or copy it again."
+    )
+
+
+def _snap_records(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number, fields) per blank-line-separated ``key: value`` record."""
+    record: dict[str, str] = {}
+    start = 0
+    with _open_text(path, encoding) as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if record:
+                    yield start, record
+                    record = {}
+                continue
+            if not record:
+                start = number
+            key, sep, value = line.partition(": ")
+            if not sep and line.endswith(":"):
+                key, sep, value = line[:-1], ":", ""
+            if not sep or "/" not in key:
+                record.setdefault("__malformed__", f"line {number}")
+                continue
+            record[key] = value
+    if record:
+        yield start, record
+
+
+def parse_snap(path: str | Path, encoding: str = "latin-1", source: str = "finefoods"):
+    """Parse SNAP/Internet Archive ``key: value`` review records (9 or 11 lines).
+
+    Returns ``(DataFrame[COLUMNS], ParseReport)``. The file is streamed, so only
+    the kept reviews are held in memory.
+    """
+    path = Path(path)
+    with _open_text(path, encoding) as handle:
+        try:
+            first = handle.readline(200)
+        except STREAM_ERRORS as error:
+            raise _damaged(path, error) from error
+    if not first.startswith("product/productId:"):
+        raise DataError(
+            f"{path}: does not look like a SNAP reviews file (its first line should start "
+            f"'product/productId:', found {first[:40]!r}). Wrong file, or wrong --encoding?"
+        )
+    report = ParseReport(source=source, path=str(path))
+    rows = []
+    started = time.perf_counter()
+    try:
+        for line, record in _snap_records(path, encoding):
+            report.records += 1
+            where = f"line {line}"
+            text, score = record.get("review/text"), record.get("review/score")
+            if "__malformed__" in record or text is None or score is None:
+                report.drop("malformed record", where)
+                continue
+            try:
+                rating = float(score)
+            except ValueError:
+                report.drop("non-numeric score", f"{where}: {score!r}")
+                continue
+            rows.append((str(report.records), text, record.get("review/summary", ""), rating, None))
+    except STREAM_ERRORS as error:
+        raise _damaged(path, error) from error
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return _finish(frame, report, started)
+
+
+def parse_csv(
+    path: str | Path,
+    text_column: str,
+    rating_column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+    summary_column: str | None = None,
+    encoding: str = "utf-8",
+    source: str = "csv",
+    positive_labels: Iterable[str] = ("1", "pos", "positive", "true"),
+):
+    """Parse a CSV with a text column and a rating and/or a binary label column."""
+    path = Path(path)
+    if rating_column is None and label_column is None:
+        raise DataError("name a rating column (--rating-column) or a label column (--label-column)")
+    wanted = [c for c in (id_column, text_column, summary_column, rating_column, label_column) if c]
+    try:
+        header = list(pd.read_csv(path, nrows=0, encoding=encoding).columns)
+    except (*STREAM_ERRORS, OSError) as error:
+        raise _damaged(path, error) from error
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error}).") from error
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise DataError(
+            f"{path}: no column {', '.join(map(repr, missing))} (its columns are "
+            f"{', '.join(header[:12])}). Name the right ones with --text-column/--rating-column/"
+            f"--label-column."
+        )
+    report = ParseReport(source=source, path=str(path))
+    positive = {p.lower() for p in positive_labels}
+    parts = []
+    started = time.perf_counter()
+    try:
+        chunks = pd.read_csv(
+            path,
+            usecols=wanted,
+            dtype=str,
+            keep_default_na=False,
+            encoding=encoding,
+            chunksize=50_000,
+        )
+        for chunk in chunks:
+            first_row = report.records + 2  # 1-based, after the header line
+            report.records += len(chunk)
+            part = pd.DataFrame(
+                {
+                    "id": chunk[id_column] if id_column else (chunk.index + 1).astype(str),
+                    "text": chunk[text_column],
+                    "summary": chunk[summary_column] if summary_column else "",
+                    "rating": float("nan"),
+                    "given_label": None,
+                }
+            )
+            if rating_column:
+                rating = pd.to_numeric(chunk[rating_column].str.strip(), errors="coerce")
+                bad = rating.isna()
+                blank = chunk[rating_column].str.strip() == ""
+                for kind, rows in (
+                    ("missing score", bad & blank),
+                    ("non-numeric score", bad & ~blank),
+                ):
+                    positions = rows.to_numpy().nonzero()[0]
+                    if len(positions):
+                        shown = chunk[rating_column].iloc[positions[0]]
+                        report.drop(
+                            kind, f"row {first_row + positions[0]}: {shown!r}", len(positions)
+                        )
+                part["rating"] = rating
+                part = part[~bad]
+            if label_column:
+                labels = chunk.loc[part.index, label_column].str.strip().str.lower()
+                part["given_label"] = labels.isin(positive).astype("int8")
+            parts.append(part)
+    except STREAM_ERRORS as error:
+        raise _damaged(path, error) from error
+    except pd.errors.ParserError as error:
+        raise DataError(f"{path}: malformed CSV ({error}).") from error
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    return _finish(frame[COLUMNS], report, started)
+
+
+_IMDB_MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+
+
+def parse_imdb_tar(path: str | Path, source: str = "imdb"):
+    """Parse Stanford's ``aclImdb_v1.tar.gz`` (one review per file,
+    ``train|test/pos|neg/ID_RATING.txt``; the unlabelled ``unsup`` part is skipped)."""
+    path = Path(path)
+    report = ParseReport(source=source, path=str(path))
+    rows = []
+    started = time.perf_counter()
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                match = _IMDB_MEMBER.search(member.name)
+                if not member.isfile() or not match:
+                    continue
+                report.records += 1
+                split, polarity, number, rating = match.groups()
+                raw = archive.extractfile(member).read()
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    report.drop("not UTF-8", member.name)
+                    continue
+                rows.append(
+                    (
+                        f"{split}/{polarity}/{number}",
+                        text,
+                        "",
+                        float(rating),
+                        int(polarity == "pos"),
+                    )
+                )
+    except (*STREAM_ERRORS, OSError) as error:
+        raise _damaged(path, error) from error
+    if not report.records:
+        raise DataError(f"{path}: no aclImdb/train|test/pos|neg/*.txt reviews inside.")
+    return _finish(pd.DataFrame(rows, columns=COLUMNS), report, started)
+
+
+def _finish(frame: pd.DataFrame, report: ParseReport, started: float):
+    """Clean texts, drop empties and duplicates, check the file made sense."""
+    frame = frame.copy()
+    frame["text"] = frame["text"].map(clean_text)
+    frame["summary"] = frame["summary"].map(clean_text)
+    frame["rating"] = frame["rating"].astype("float64")
+    frame["given_label"] = frame["given_label"].astype("Int8")
+    for reason, unusable in (
+        ("empty text", lambda f: f["text"] == ""),
+        ("duplicate text", lambda f: f["text"].duplicated()),
+    ):
+        rows = unusable(frame)
+        if rows.any():
+            report.drop(reason, f"id {frame.loc[rows, 'id'].iloc[0]}", int(rows.sum()))
+            frame = frame[~rows]
+    frame = frame.reset_index(drop=True)
+    report.kept = len(frame)
+    report.seconds = time.perf_counter() - started
+    bad = report.dropped["malformed record"] + report.dropped["non-numeric score"]
+    if report.records and bad > MAX_BAD_SHARE * report.records:
+        first_bad = report.examples.get("malformed record") or report.examples["non-numeric score"]
+        raise DataError(
+            f"{report.path}: {bad:,} of {report.records:,} records are malformed or have a "
+            f"non-numeric score (first: {first_bad}). "
+            f"Is this the right file for source {report.source!r}?"
+        )
+    if frame.empty:
+        raise DataError(f"{report.path}: no usable reviews in the file ({report.records} records).")
+    if frame["text"].head(2000).str.contains(_MOJIBAKE).mean() > 0.02:
+        raise DataError(
+            f"{report.path}: texts contain UTF-8 read as Latin-1 ('Ã©'-style characters). "
+            f"Pass --encoding utf-8."
+        )
+    return frame, report
+
+
+def load_reviews(
+    source: str,
+    path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    encoding: str | None = None,
+    text_column: str | None = None,
+    rating_column: str | None = None,
+    label_column: str | None = None,
+    download: bool = True,
+):
+    """Locate and parse ``source``; returns ``(DataFrame[COLUMNS], ParseReport)``."""
+    spec = source_spec(source)
+    if source == "csv" and path is None:
+        raise DataError("source 'csv' needs --path to the CSV file.")
+    found = locate(source, path, data_dir, download=download)
+    if spec.format == "snap":
+        return parse_snap(found, encoding or "latin-1", source)
+    if spec.format == "imdb" and found.name.endswith(".tar.gz"):
+        return parse_imdb_tar(found, source)
+    if spec.format == "imdb":
+        return parse_csv(
+            found,
+            text_column or "text",
+            rating_column or "rating",
+            label_column or "label",
+            id_column="id",
+            encoding=encoding or "utf-8",
+            source=source,
+        )
+    if source == "kaggle":
+        return parse_csv(
+            found,
+            text_column or "Text",
+            rating_column or "Score",
+            label_column,
+            id_column="Id",
+            summary_column="Summary",
+            encoding=encoding or "utf-8",
+            source=source,
+        )
+    return parse_csv(
+        found,
+        text_column or "text",
+        rating_column,
+        label_column,
+        encoding=encoding or "utf-8",
+        source=source,
+    )
+
+
+# --- labels and sampling ----------------------------------------------------------
+
+
+def binary_labels(reviews: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """Add an int ``label`` column (0 = negative, 1 = positive) and keep only the
+    labelled rows: ``12v45`` (1–2 vs 4–5 stars, 3 dropped), ``1v5``, or ``given``
+    (the source's own binary label, e.g. IMDB's pos/neg)."""
+    if scheme not in LABEL_SCHEMES:
+        raise DataError(
+            f"unknown label scheme {scheme!r}: choose one of {', '.join(LABEL_SCHEMES)}"
+        )
+    if scheme == "given":
+        if reviews["given_label"].isna().all():
+            raise DataError(
+                "this source has no binary labels of its own: use --labels 12v45 or 1v5"
+            )
+        labelled = reviews[reviews["given_label"].notna()].copy()
+        labelled["label"] = labelled["given_label"].astype("int64")
+        return labelled
+    rating = reviews["rating"]
+    if rating.isna().all():
+        raise DataError("this source has no ratings: use --labels given")
+    if rating.max() > 5:
+        raise DataError(
+            f"ratings go up to {rating.max():g}, not 5 stars: scheme {scheme!r} does not apply "
+            f"(for IMDB use --labels given)"
+        )
+    negative, positive = ({1, 2}, {4, 5}) if scheme == "12v45" else ({1}, {5})
+    labelled = reviews[rating.isin(negative | positive)].copy()
+    labelled["label"] = labelled["rating"].isin(positive).astype("int64")
+    return labelled
+
+
+def _per_class(n: int | str, name: str) -> int | None:
+    if n == "all":
+        return None
+    n = int(n)
+    if n <= 0 or n % 2:
+        raise DataError(
+            f"--{name} must be a positive even number (half per class) or 'all', got {n}"
+        )
+    return n // 2
+
+
+def balanced_sample(
+    labelled: pd.DataFrame, n_train: int | str, n_test: int | str, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw ``n_train`` and ``n_test`` reviews, half from each class, disjoint.
+
+    Which reviews are drawn depends only on the seed and the review texts (a
+    seeded hash orders each class), not on file order, machine or library
+    version. ``"all"`` for either size takes everything the smaller class has
+    left (``"all"`` for both splits it half/half). Asking for more than there is
+    raises ``DataError`` with the counts per class; it never returns fewer.
+    """
+    counts = labelled["label"].value_counts().reindex([0, 1], fill_value=0)
+    available = int(counts.min())
+    train_each, test_each = _per_class(n_train, "n-train"), _per_class(n_test, "n-test")
+    if train_each is None and test_each is None:
+        train_each = available // 2
+        test_each = available - train_each
+    elif train_each is None:
+        train_each = available - test_each
+    elif test_each is None:
+        test_each = available - train_each
+    if train_each + test_each > available or min(train_each, test_each) <= 0:
+        raise DataError(
+            f"asked for {n_train} train + {n_test} test reviews, i.e. "
+            f"{max(train_each, 0) + max(test_each, 0):,} per class, but there are "
+            f"{int(counts[0]):,} negative and {int(counts[1]):,} positive reviews. Ask for fewer, "
+            f"or pass 'all' (e.g. --n-train all --n-test all) to split what there is half/half."
+        )
+    key = labelled["text"].map(
+        lambda text: hashlib.blake2b(f"{seed}\x00{text}".encode(), digest_size=8).hexdigest()
+    )
+    ordered = labelled.assign(_key=key).sort_values(["_key", "id"], kind="stable")
+    train_parts, test_parts = [], []
+    for label in (0, 1):
+        rows = ordered[ordered["label"] == label]
+        train_parts.append(rows.iloc[:train_each])
+        test_parts.append(rows.iloc[train_each : train_each + test_each])
+
+    def shuffled(parts: list[pd.DataFrame]) -> pd.DataFrame:
+        frame = pd.concat(parts).sort_values("_key", kind="stable")
+        return frame.drop(columns="_key").reset_index(drop=True)
+
+    return shuffled(train_parts), shuffled(test_parts)
+
+
+# --- output -----------------------------------------------------------------------
+
+
+def write_split(
+    out_dir: str | Path, train: pd.DataFrame, test: pd.DataFrame, manifest: dict
+) -> Path:
+    """Write ``train.parquet``, ``test.parquet`` and ``manifest.json`` into
+    ``out_dir`` atomically: everything goes to a temporary sibling folder that
+    replaces ``out_dir`` only once complete."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        train.to_parquet(staging / "train.parquet", index=False)
+        test.to_parquet(staging / "test.parquet", index=False)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        if out_dir.exists():
+            out_dir.rename(old)
+        staging.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def read_split(data_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read what ``write_split`` wrote: ``(train, test, manifest)``."""
+    data_dir = Path(data_dir)
+    manifest_path = data_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise DataError(
+            f"{data_dir}: no manifest.json here. Make the split first "
+            f"(notebook 01 or `python -m helpers data --out {data_dir}`)."
+        )
+    manifest = json.loads(manifest_path.read_text())
+    return (
+        pd.read_parquet(data_dir / "train.parquet"),
+        pd.read_parquet(data_dir / "test.parquet"),
+        manifest,
+    )
+
+
+def class_counts(frame: pd.DataFrame) -> dict[str, int]:
+    counts = frame["label"].value_counts()
+    return {"negative": int(counts.get(0, 0)), "positive": int(counts.get(1, 0))}
+
+
+def prepare_split(
+    source: str,
+    out_dir: str | Path,
+    labels: str | None = None,
+    n_train: int | str = "all",
+    n_test: int | str = "all",
+    seed: int = 42,
+    path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    **parse_options,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
+    """The whole data stage: locate, parse, label, sample, write.
+
+    Returns ``(train, test, manifest, labelled)`` where ``labelled`` is every
+    labelled review (for plots of the full distribution).
+    """
+    reviews, report = load_reviews(source, path=path, data_dir=data_dir, **parse_options)
+    scheme = labels or source_spec(source).default_labels
+    labelled = binary_labels(reviews, scheme)
+    train, test = balanced_sample(labelled, n_train, n_test, seed)
+    manifest = make_manifest(report, scheme, seed, labelled, train, test)
+    write_split(out_dir, train, test, manifest)
+    return train, test, manifest, labelled
+
+
+def make_manifest(
+    report: ParseReport,
+    scheme: str,
+    seed: int,
+    labelled: pd.DataFrame,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+) -> dict:
+    """What a split was made from and how: enough to make it again and check it."""
+    return {
+        "source": report.source,
+        "input": report.path,
+        "input_sha256": sha256_of(report.path),
+        "labels": scheme,
+        "seed": seed,
+        "parse": report.to_dict(),
+        "labelled": class_counts(labelled),
+        "train": class_counts(train),
+        "test": class_counts(test),
+    }
