@@ -209,10 +209,10 @@ def locate(
         )
     if not download:
         raise DataError(f"{spec.name}: {looked}, and downloading is switched off.")
-    return fetch(spec, cache_dir, looked)
+    return fetch(spec, cache_dir, folder, looked)
 
 
-def fetch(spec: Source, cache_dir: str | Path, looked: str = "") -> Path:
+def fetch(spec: Source, cache_dir: str | Path, folder: Path, looked: str) -> Path:
     """Download ``spec.url`` into ``cache_dir`` (once), verifying its hash."""
     import pooch
     import requests
@@ -236,9 +236,9 @@ def fetch(spec: Source, cache_dir: str | Path, looked: str = "") -> Path:
         ) from error
     except (requests.RequestException, OSError) as error:
         raise DataError(
-            f"{spec.name}: {looked + ', and ' if looked else ''}could not download {spec.url} "
-            f"({type(error).__name__}: no network?). Put {file_name} in "
-            f"{DEFAULT_DATA_DIR}/ (or set {DATA_DIR_VARIABLE}) or pass --path."
+            f"{spec.name}: {looked}, and could not download {spec.url} "
+            f"({type(error).__name__}: no network?). Put {file_name} in {folder}/ "
+            f"(or point {DATA_DIR_VARIABLE} at a folder holding it) or pass --path."
         ) from error
 
 

@@ -63,10 +63,10 @@ def run_series(
     from helpers.data import locate
 
     parameters = {**PRESETS[preset], **(overrides or {})}
-    out = Path(out_dir or Path("output") / preset).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     raw = Path(data_dir).resolve() if data_dir else None
     data_file = locate(parameters["source"], data_dir=raw)
+    out = Path(out_dir or Path("output") / preset).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     parameters |= {"data_path": str(data_file.resolve()), "work_dir": str(out)}
     result = SeriesResult(out_dir=out)
     print(f"preset {preset}: data {data_file}; output {out}")

@@ -1,0 +1,135 @@
+"""Word2vec embeddings trained on the reviews, and the matrix that starts a model's Embedding.
+
+Train on the training texts only: vectors learnt from the test texts would leak
+them into the model. Nothing here imports Keras; the matrix is plain NumPy.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from gensim.models import Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
+from gensim.models.keyedvectors import KeyedVectors
+from sklearn.decomposition import PCA
+from tqdm.auto import tqdm
+
+from helpers.text import OOV, PAD, Vocabulary
+
+
+class _EpochBar(CallbackAny2Vec):
+    """Advances a tqdm bar once per word2vec epoch."""
+
+    def __init__(self, bar: tqdm):
+        self.bar = bar
+
+    def on_epoch_end(self, model):
+        self.bar.update(1)
+
+
+def train_word2vec(
+    sentences: Sequence[Sequence[str]],
+    vector_size: int = 100,
+    window: int = 5,
+    min_count: int = 5,
+    sg: int = 1,
+    epochs: int = 5,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+) -> KeyedVectors:
+    """Word vectors ``(words, vector_size)`` learnt from ``sentences`` of tokens.
+
+    ``sentences`` are token lists from the TRAINING texts only (the seed used one
+    list per sentence; one per document works too). It must be a list, not a
+    generator: gensim reads it once for the vocabulary and once per epoch.
+    ``sg=1`` is skip-gram, as in the seed; words seen fewer than ``min_count``
+    times get no vector. With ``workers=1`` and a fixed ``seed`` the vectors are
+    identical on every run; more workers train faster but interleave their
+    updates in an order that changes from run to run.
+    """
+    with tqdm(total=epochs, desc="word2vec", unit="epoch", disable=not progress) as bar:
+        model = Word2Vec(
+            sentences,
+            vector_size=vector_size,
+            window=window,
+            min_count=min_count,
+            sg=sg,
+            epochs=epochs,
+            seed=seed,
+            workers=workers,
+            callbacks=[_EpochBar(bar)],
+        )
+    return model.wv
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a vocabulary the word vectors cover.
+
+    ``word_share``: share of the vocabulary's words (padding and OOV rows not
+    counted) that got a word2vec vector. ``token_share``: share of all training
+    tokens, OOV ones included, whose row holds a word2vec vector.
+    """
+
+    words_with_vectors: int
+    words: int
+    word_share: float
+    token_share: float
+
+    def __str__(self) -> str:
+        return (
+            f"word2vec vectors for {self.words_with_vectors:,} of {self.words:,} vocabulary words "
+            f"({self.word_share:.1%}), covering {self.token_share:.1%} of training tokens"
+        )
+
+
+def embedding_matrix(
+    vectors: KeyedVectors, vocabulary: Vocabulary, seed: int = 0
+) -> tuple[np.ndarray, Coverage]:
+    """Rows for a model's Embedding: float32 ``(vocabulary.size, vector_size)``.
+
+    Row ``PAD`` is zeros (padding carries no meaning and is masked anyway). A
+    word with a word2vec vector gets it. The ``OOV`` row and words without a
+    vector (rarer than ``min_count``) get random normal rows with the vectors'
+    own standard deviation: on the same scale as the learnt rows, so training
+    can move them, and distinct from each other, unlike zeros.
+    """
+    rows = np.array([vectors.key_to_index.get(word, -1) for word in vocabulary.words])
+    rows[[PAD, OOV]] = -1
+    found = rows >= 0
+    trained = vectors.vectors
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(0.0, trained.std(), (vocabulary.size, trained.shape[1]))
+    matrix[found] = trained[rows[found]]
+    matrix[PAD] = 0.0
+
+    counts = np.array(vocabulary.counts)
+    words = vocabulary.size - 2
+    return matrix.astype(np.float32), Coverage(
+        words_with_vectors=int(found.sum()),
+        words=words,
+        word_share=float(found.sum() / words) if words else 0.0,
+        token_share=float(counts[found].sum() / counts.sum()) if counts.sum() else 0.0,
+    )
+
+
+def _check_known(vectors: KeyedVectors, words: Sequence[str]) -> None:
+    unknown = [word for word in words if word not in vectors.key_to_index]
+    if unknown:
+        raise KeyError(
+            f"no word2vec vector for {', '.join(map(repr, unknown))}: "
+            "not in the training text, or rarer than min_count"
+        )
+
+
+def nearest_words(vectors: KeyedVectors, word: str, n: int = 10) -> list[tuple[str, float]]:
+    """The ``n`` words closest to ``word`` by cosine similarity, closest first."""
+    _check_known(vectors, [word])
+    return vectors.most_similar(word, topn=n)
+
+
+def project_2d(vectors: KeyedVectors, words: Sequence[str]) -> np.ndarray:
+    """``(len(words), 2)`` coordinates of ``words``' vectors on their first two principal axes."""
+    _check_known(vectors, words)
+    return PCA(n_components=2).fit_transform(vectors[list(words)])

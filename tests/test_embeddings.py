@@ -1,0 +1,95 @@
+"""Word2vec training and the embedding matrix (helpers.embeddings)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.embeddings import embedding_matrix, nearest_words, project_2d, train_word2vec
+from helpers.text import OOV, PAD, Vocabulary, tokenize
+
+# Two topics that share no context words, so even a tiny corpus separates them.
+TOY = [["hot", "coffee", "cup", "morning"], ["hot", "tea", "cup", "morning"]] * 30 + [
+    ["dog", "food", "bowl", "kibble"],
+    ["cat", "food", "bowl", "kibble"],
+] * 30
+
+
+def train_toy(seed: int = 1):
+    return train_word2vec(TOY, vector_size=8, min_count=1, epochs=3, seed=seed, progress=False)
+
+
+@pytest.fixture(scope="module")
+def review_tokens(shared_data) -> list[list[str]]:
+    frame = pd.read_csv(shared_data / "finefoods_reviews_sample.csv.gz")
+    texts = frame["Text"].sample(2000, random_state=0).str.replace("<br />", "\n")
+    return [tokenize(text) for text in texts]
+
+
+@pytest.fixture(scope="module")
+def review_vectors(review_tokens):
+    return train_word2vec(review_tokens, min_count=3, epochs=5, seed=0, progress=False)
+
+
+def test_same_seed_and_one_worker_give_identical_vectors():
+    first, again, other = train_toy(), train_toy(), train_toy(seed=2)
+    assert first.index_to_key == again.index_to_key
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    assert not np.array_equal(first.vectors, other.vectors)
+
+
+def test_embedding_matrix_rows_follow_the_vocabulary():
+    vectors = train_toy()
+    vocabulary = Vocabulary(["<pad>", "<oov>", "cup", "unseen"], [0, 10, 60, 30])
+    matrix, coverage = embedding_matrix(vectors, vocabulary, seed=0)
+    assert matrix.shape == (4, 8) and matrix.dtype == np.float32
+    assert not matrix[PAD].any()
+    np.testing.assert_array_equal(matrix[2], vectors["cup"])
+    # OOV and a word without a vector: random, distinct, on the vectors' scale.
+    assert matrix[OOV].any() and matrix[3].any() and not np.allclose(matrix[OOV], matrix[3])
+    assert 0.2 < matrix[3].std() / vectors.vectors.std() < 5
+    assert (coverage.words_with_vectors, coverage.words) == (1, 2)
+    assert coverage.word_share == 0.5 and coverage.token_share == 0.6
+    assert str(coverage) == (
+        "word2vec vectors for 1 of 2 vocabulary words (50.0%), covering 60.0% of training tokens"
+    )
+    again, _ = embedding_matrix(vectors, vocabulary, seed=0)
+    np.testing.assert_array_equal(again, matrix)
+
+
+def test_unknown_words_are_named_in_the_error():
+    vectors = train_toy()
+    with pytest.raises(KeyError, match="'espresso'"):
+        nearest_words(vectors, "espresso")
+    with pytest.raises(KeyError, match="'zebra', 'yak'"):
+        project_2d(vectors, ["cup", "zebra", "yak"])
+
+
+def test_project_2d_gives_one_point_per_word():
+    points = project_2d(train_toy(), ["coffee", "tea", "dog", "cat"])
+    assert points.shape == (4, 2)
+
+
+@pytest.mark.shared_data
+def test_real_reviews_give_a_covering_matrix(review_tokens, review_vectors):
+    vocabulary = Vocabulary.fit(review_tokens, num_words=3000)
+    matrix, coverage = embedding_matrix(review_vectors, vocabulary)
+    print(coverage)
+    assert matrix.shape == (3000, 100)
+    assert not matrix[PAD].any()
+    assert coverage.word_share > 0.9
+    assert coverage.token_share > 0.9
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("word", "related"),
+    [
+        ("coffee", {"tea", "espresso", "roast", "decaf", "starbucks", "brew", "cocoa", "keurig"}),
+        ("great", {"good", "excellent", "wonderful", "perfect", "awesome", "fantastic"}),
+        ("dog", {"dogs", "cat", "cats", "puppy"}),
+    ],
+)
+def test_real_reviews_put_related_words_among_the_nearest(review_vectors, word, related):
+    # Two hits among 20 of ~3,600 words: random vectors would almost never manage it.
+    nearest = {neighbour for neighbour, _ in nearest_words(review_vectors, word, n=20)}
+    assert len(nearest & related) >= 2, sorted(nearest)

@@ -1,0 +1,236 @@
+"""Tokens, sentences, vocabulary and padded arrays (helpers.text)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.text import (
+    OOV,
+    PAD,
+    TextEncoder,
+    Vocabulary,
+    encode_cached,
+    split_sentences,
+    tokenize,
+)
+
+# "apple" 3x, "pear" and "fig" 2x (tie: alphabetical), "kiwi" 1x.
+CORPUS = ["apple pear fig", "apple pear", "apple fig kiwi"]
+
+
+def fit(**settings) -> TextEncoder:
+    return TextEncoder.fit(CORPUS, num_words=5, **settings)
+
+
+@pytest.fixture(scope="module")
+def reviews(shared_data) -> list[str]:
+    frame = pd.read_csv(shared_data / "finefoods_reviews_sample.csv.gz")
+    return frame["Text"].str.replace("<br />", "\n").tolist()
+
+
+def test_tokenize_lowercases_and_keeps_inner_apostrophes():
+    assert tokenize("I DON'T like it… 'Really'! 3.50$, café’s") == [
+        "i",
+        "don't",
+        "like",
+        "it",
+        "really",
+        "3",
+        "50",
+        "café's",
+    ]
+
+
+def test_split_sentences_keeps_abbreviations_and_prices_together():
+    assert split_sentences("Mr. Smith paid $3.50. It was great!") == [
+        "Mr. Smith paid $3.50.",
+        "It was great!",
+    ]
+
+
+def test_split_sentences_breaks_at_newlines_and_drops_blank_ones():
+    text = "First line without a stop\n\n  \nSecond one. Third one.\n"
+    assert split_sentences(text) == ["First line without a stop", "Second one.", "Third one."]
+    assert split_sentences(" \n ") == []
+
+
+def test_vocabulary_reserves_padding_and_oov_then_ranks_by_frequency():
+    vocab = Vocabulary.fit(map(tokenize, CORPUS), num_words=5)
+    assert vocab.words == ["<pad>", "<oov>", "apple", "fig", "pear"]
+    assert vocab.index["apple"] == 2 and PAD == 0 and OOV == 1
+    assert vocab.counts == [0, 1, 3, 2, 2]  # the OOV row counts the one "kiwi" left out
+    assert vocab.encode(["pear", "kiwi", "banana"]) == [4, OOV, OOV]
+
+
+def test_vocabulary_size_is_capped_by_a_small_corpus():
+    vocab = Vocabulary.fit([["a", "b"]], num_words=100)
+    assert vocab.size == 4
+
+
+def test_vocabulary_coverage_and_dict_round_trip():
+    vocab = Vocabulary.fit([["a", "a", "b"]], num_words=3)
+    assert vocab.coverage([["a", "b"], ["a", "c"]]) == 0.5
+    assert Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict()))).words == vocab.words
+    with pytest.raises(ValueError, match="no tokens"):
+        vocab.coverage([[]])
+
+
+@pytest.mark.parametrize(
+    ("padding", "truncating", "short", "long"),
+    [
+        ("post", "post", [2, 4, 0, 0], [2, 3, 2, 4]),
+        ("pre", "pre", [0, 0, 2, 4], [2, 4, 2, 3]),
+        ("pre", "post", [0, 0, 2, 4], [2, 3, 2, 4]),
+    ],
+)
+def test_documents_pad_and_truncate_at_the_chosen_end(padding, truncating, short, long):
+    encoder = fit(max_words=4, padding=padding, truncating=truncating)
+    array, stats = encoder.encode_documents(
+        ["apple pear", "apple fig apple pear apple fig"], return_stats=True
+    )
+    assert array.dtype == np.int32
+    assert array.tolist() == [short, long]
+    assert stats.lengths.tolist() == [2, 4]
+    assert (stats.documents, stats.documents_truncated) == (2, 1)
+    assert (stats.tokens, stats.tokens_dropped, stats.documents_empty) == (8, 2, 0)
+
+
+def test_hierarchical_skips_empty_sentences_and_pads_with_zero_rows():
+    encoder = fit(max_sentences=3, words_per_sentence=2)
+    array, stats = encoder.encode_hierarchical(
+        ["Apple pear fig.\n!!!\nKiwi.", "Pear.", "..."], return_stats=True
+    )
+    assert array.shape == (3, 3, 2) and array.dtype == np.int32
+    assert array[0].tolist() == [[2, 4], [OOV, 0], [0, 0]]
+    assert array[1].tolist() == [[4, 0], [0, 0], [0, 0]]
+    assert not array[2].any()
+    assert stats.sentence_counts.tolist() == [2, 1, 0]
+    assert stats.sentence_lengths.tolist() == [[2, 1, 0], [1, 0, 0], [0, 0, 0]]
+    assert stats.lengths.tolist() == [3, 1, 0]
+    assert (stats.tokens, stats.tokens_dropped) == (5, 1)  # "fig" cut from sentence 1
+    assert (stats.documents_truncated, stats.documents_empty) == (1, 1)
+    assert (stats.sentences, stats.sentences_dropped) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("padding", "truncating", "expected"),
+    [
+        ("post", "post", [[2], [3], [4]]),
+        ("pre", "pre", [[3], [4], [OOV]]),
+    ],
+)
+def test_hierarchical_drops_sentences_at_the_truncating_end(padding, truncating, expected):
+    encoder = fit(max_sentences=3, words_per_sentence=1, padding=padding, truncating=truncating)
+    array, stats = encoder.encode_hierarchical(["Apple.\nFig.\nPear.\nKiwi."], return_stats=True)
+    assert array[0].tolist() == expected
+    assert (stats.sentences, stats.sentences_dropped) == (4, 1)
+    short = encoder.encode_hierarchical(["Apple."])[0].tolist()
+    assert short == ([[2], [0], [0]] if padding == "post" else [[0], [0], [2]])
+
+
+def test_hierarchical_pre_padding_pads_words_and_sentences_in_front():
+    encoder = fit(max_sentences=3, words_per_sentence=3, padding="pre")
+    assert encoder.encode_hierarchical(["Apple pear.\nFig."])[0].tolist() == [
+        [0, 0, 0],
+        [0, 2, 4],
+        [0, 0, 3],
+    ]
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="kind must be"):
+        fit().encode(["apple"], "sentences")
+
+
+def test_saved_encoder_gives_identical_arrays(tmp_path):
+    encoder = fit(max_words=3, max_sentences=2, words_per_sentence=2, padding="pre")
+    texts = ["Apple pear. Fig kiwi apple.", "Kiwi!"]
+    saved = encoder.save(tmp_path)  # a directory: the file gets its standard name
+    assert saved.name == "text_encoder.json"
+    loaded = TextEncoder.load(tmp_path)
+    assert loaded.settings() == encoder.settings()
+    for kind in ("flat", "hierarchical"):
+        np.testing.assert_array_equal(loaded.encode(texts, kind)[0], encoder.encode(texts, kind)[0])
+
+
+def test_loading_a_missing_encoder_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"text_encoder\.json is missing: .* training"):
+        TextEncoder.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not json", '{"format": "something else"}', '{"format": "helpers.text.TextEncoder"}'],
+)
+def test_loading_a_corrupt_encoder_is_a_one_line_value_error(tmp_path, content):
+    path = tmp_path / "text_encoder.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="is not a valid text encoder file") as error:
+        TextEncoder.load(path)
+    assert "\n" not in str(error.value)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="padding"):
+        fit(padding="left")
+    with pytest.raises(ValueError, match="max_words"):
+        fit(max_words=0)
+
+
+def test_encode_text_refuses_empty_text_but_encodes_unknown_words():
+    encoder = fit(max_words=3)
+    with pytest.raises(ValueError, match="empty text: nothing to classify"):
+        encoder.encode_text("  \n ", "flat")
+    with pytest.raises(ValueError, match="no words"):
+        encoder.encode_text("?!", "hierarchical")
+    assert encoder.encode_text("Banana mango", "flat").tolist() == [[OOV, OOV, 0]]
+    assert encoder.known_word_share("Banana mango") == 0.0
+    assert encoder.known_word_share("Banana apple") == 0.5
+    assert encoder.encode_text("Apple. Pear.", "hierarchical").shape == (1, 15, 50)
+
+
+def test_encode_cached_reuses_the_file_and_keys_on_the_texts(tmp_path, monkeypatch):
+    encoder = fit(max_sentences=2, words_per_sentence=3)
+    first, stats = encode_cached(encoder, ["Apple pear. Fig."], "hierarchical", tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("re-encoded although cached")
+
+    monkeypatch.setattr(TextEncoder, "encode", fail)
+    again, cached = encode_cached(encoder, ["Apple pear. Fig."], "hierarchical", tmp_path)
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(cached.sentence_lengths, stats.sentence_lengths)
+    assert (cached.tokens, cached.sentences, cached.documents) == (3, 2, 1)
+    monkeypatch.undo()
+    encode_cached(encoder, ["Apple pear. Kiwi."], "hierarchical", tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+@pytest.mark.shared_data
+def test_real_reviews_vocabulary_of_6000_rows_covers_held_out_half(reviews):
+    half = len(reviews) // 2
+    encoder = TextEncoder.fit(reviews[:half], num_words=6000)
+    assert encoder.num_words == 6000
+    held_out = encoder.vocabulary.coverage(map(tokenize, reviews[half:]))
+    print(f"held-out token coverage of a 6,000-row vocabulary: {held_out:.3f}")
+    assert held_out > 0.9
+
+    array, stats = encoder.encode_documents(reviews[half:], return_stats=True)
+    assert array.shape == (len(reviews) - half, 300)
+    np.testing.assert_array_equal(stats.lengths, (array != PAD).sum(axis=1))
+    assert 0 < stats.documents_truncated < stats.documents
+
+
+@pytest.mark.shared_data
+def test_real_reviews_hierarchical_lengths_match_the_array(reviews):
+    encoder = TextEncoder.fit(reviews[:500], num_words=3000)
+    array, stats = encoder.encode_hierarchical(reviews[:300], return_stats=True)
+    assert array.shape == (300, 15, 50)
+    np.testing.assert_array_equal(stats.sentence_lengths, (array != PAD).sum(axis=2))
+    np.testing.assert_array_equal(stats.sentence_counts, (stats.sentence_lengths > 0).sum(axis=1))
+    assert stats.documents_empty == 0
+    # No sentence is lost to splitting: kept plus dropped tokens are all the tokens.
+    assert stats.tokens == sum(len(tokenize(text)) for text in reviews[:300])
