@@ -22,8 +22,8 @@ run: $(STAMP)
 	$(BIN)/python -m helpers run --preset $(PRESET)
 
 lint: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks
-	$(BIN)/ruff format --check helpers tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/python -m pytest

@@ -18,7 +18,7 @@ def _shared_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Folder holding finefoods_sample.txt.gz, finefoods_reviews_sample.csv.gz, imdb_train.csv.gz."""
+    """The folder of the real data files (finefoods_sample.txt.gz, imdb_train.csv.gz, …)."""
     folder = _shared_data_dir()
     if not (folder / "finefoods_reviews_sample.csv.gz").exists():
         if os.environ.get("REQUIRE_SHARED_DATA") == "1":
