@@ -5,10 +5,19 @@ The pipeline flows one way, one module per stage:
 Notebooks and ``cli`` sit on top and call in.
 
 Importing the package checks ``KERAS_BACKEND`` first, so that asking for a
-backend Keras 3 cannot run (CNTK, Theano) fails with an explanation instead of
-a traceback from inside Keras.
+backend Keras 3 cannot run (CNTK, Theano) stops with an explanation instead of
+a traceback from inside Keras (``SystemExit``: a short message in a notebook,
+a one-line error and exit status 1 on the command line).
 """
 
-from helpers.backend import check_backend_request
+import os
 
-check_backend_request()
+from helpers.backend import BackendError, check_backend_request
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU instruction sets) hides the
+# output a reader needs; its warnings and errors still show. Set it to 0 to see all.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+try:
+    check_backend_request()
+except BackendError as error:
+    raise SystemExit(f"error: {error}") from None

@@ -8,7 +8,9 @@ with status 2 instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from helpers.backend import BackendError
 from helpers.data import SOURCES, DataError
@@ -95,10 +97,121 @@ def run_series_command(args) -> int:
     return 0 if result.ok else 1
 
 
+def add_model_commands(commands) -> None:
+    fit = commands.add_parser(
+        "train",
+        help="train a classifier on a split and evaluate it on the split's test part",
+        description="Train --model with a named config on DATA/train.parquet (word2vec from "
+        "the training and unlabelled reviews), save it to --out and evaluate it on "
+        "DATA/test.parquet.",
+    )
+    fit.add_argument("--model", choices=["lstm", "han"], required=True)
+    fit.add_argument("--config", default="tuned", help="named config (original, tuned, …)")
+    fit.add_argument("--data", required=True, help="a split folder (from `data` or notebook 01)")
+    fit.add_argument("--out", required=True, help="model folder to write")
+    fit.add_argument("--epochs", type=int, help="override the config's epoch count")
+    fit.add_argument("--no-word2vec", action="store_true", help="start from random vectors")
+    fit.add_argument("--seed", type=int, default=42)
+    fit.set_defaults(run=run_train)
+
+    check = commands.add_parser(
+        "evaluate",
+        help="accuracy, ROC AUC and confusion matrix of a saved model on labelled reviews",
+    )
+    check.add_argument("--model", required=True, help="a saved model folder")
+    check.add_argument("--data", required=True, help=".parquet or .csv with text and label")
+    check.set_defaults(run=run_evaluate)
+
+    guess = commands.add_parser("predict", help="classify new reviews with a saved model")
+    guess.add_argument("--model", required=True, help="a saved model folder")
+    guess.add_argument("texts", nargs="*", help="review texts")
+    guess.add_argument("--input", help="a file with one review per line")
+    guess.add_argument("--explain", action="store_true", help="HAN: show the attention weights")
+    guess.add_argument("--format", choices=["text", "json", "html"], default="text")
+    guess.set_defaults(run=run_predict)
+
+
+def run_train(args) -> int:
+    from helpers import data, evaluate, train
+
+    config = train.named_config(args.model, args.config)
+    train_df, test_df, _ = data.read_split(args.data)
+    classifier, run = train.fit_classifier(
+        config,
+        train_df["text"],
+        train_df["label"],
+        args.out,
+        word2vec=not args.no_word2vec,
+        unlabelled_texts=data.read_unlabelled(args.data),
+        epochs=args.epochs,
+        seed=args.seed,
+        verbose=2,
+    )
+    metrics = evaluate.classification_metrics(test_df["label"], classifier.predict(test_df["text"]))
+    evaluate.write_metrics(Path(args.out) / "metrics.json", metrics)
+    print(
+        f"{args.model} ({args.config}): test accuracy {metrics['accuracy']:.1%}, ROC AUC "
+        f"{metrics['roc_auc']:.3f} after {len(run.history)} epochs "
+        f"({run.seconds_per_epoch:.1f} s each); saved to {args.out}"
+    )
+    return 0
+
+
+def read_labelled(path: str):
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as error:  # Arrow errors are ValueErrors
+        raise DataError(f"{path}: cannot read it as a table with text and label columns") from error
+    missing = {"text", "label"} - set(frame.columns)
+    if missing:
+        raise DataError(f"{path}: needs columns text and label (missing {', '.join(missing)})")
+    return frame
+
+
+def run_evaluate(args) -> int:
+    from helpers import evaluate, train
+
+    classifier = train.Classifier.load(args.model)
+    frame = read_labelled(args.data)
+    metrics = evaluate.classification_metrics(frame["label"], classifier.predict(frame["text"]))
+    out = Path(args.model) / f"metrics-{Path(args.data).name.split('.')[0]}.json"
+    evaluate.write_metrics(out, metrics)
+    print(json.dumps(metrics))
+    print(f"wrote {out}")
+    return 0
+
+
+def run_predict(args) -> int:
+    from helpers import train
+
+    texts = list(args.texts)
+    if args.input:
+        try:
+            texts += [line for line in Path(args.input).read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise DataError(f"{args.input}: cannot read it as text ({error})") from error
+    if not texts:
+        raise DataError("nothing to classify: give review texts or --input FILE")
+    classifier = train.Classifier.load(args.model)
+    if args.explain:
+        from helpers import explain
+
+        render = {"text": explain.to_text, "json": explain.to_json, "html": explain.to_html}
+        print(render[args.format](explain.explain(classifier, texts)))
+        return 0
+    for text, probability in zip(texts, classifier.predict(texts), strict=True):
+        label = "positive" if probability >= 0.5 else "negative"
+        print(f"{label}\t{probability:.3f}\t{text[:80]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     add_data_command(commands)
+    add_model_commands(commands)
     add_run_command(commands)
     return parser
 
@@ -107,6 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, BackendError) as error:
+    except (DataError, BackendError) as error:  # includes train.ModelError
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,8 @@ Stages, each a function a notebook or the command line calls:
    reviews on any machine and from any file layout of the same reviews.
 5. ``write_split`` / ``read_split``: Parquet files plus ``manifest.json``,
    written to a temporary folder and renamed, so a failure leaves nothing half done.
+   Beside the split, ``unlabelled.parquet`` keeps the reviews in neither split
+   (including 3-star ones): text word2vec may learn from without touching the test set.
 """
 
 from __future__ import annotations
@@ -646,12 +648,22 @@ def balanced_sample(
 # --- output -----------------------------------------------------------------------
 
 
+def unlabelled_texts(reviews: pd.DataFrame, *splits: pd.DataFrame) -> pd.DataFrame:
+    """The reviews in none of ``splits``, as a one-column table ``text``."""
+    used = set().union(*(split["text"] for split in splits))
+    return reviews.loc[~reviews["text"].isin(used), ["text"]].reset_index(drop=True)
+
+
 def write_split(
-    out_dir: str | Path, train: pd.DataFrame, test: pd.DataFrame, manifest: dict
+    out_dir: str | Path,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    manifest: dict,
+    unlabelled: pd.DataFrame | None = None,
 ) -> Path:
-    """Write ``train.parquet``, ``test.parquet`` and ``manifest.json`` into
-    ``out_dir`` atomically: everything goes to a temporary sibling folder that
-    replaces ``out_dir`` only once complete."""
+    """Write ``train.parquet``, ``test.parquet``, ``manifest.json`` (and
+    ``unlabelled.parquet`` when given) into ``out_dir`` atomically: everything
+    goes to a temporary sibling folder that replaces ``out_dir`` only once complete."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
@@ -660,6 +672,8 @@ def write_split(
     try:
         train.to_parquet(staging / "train.parquet", index=False)
         test.to_parquet(staging / "test.parquet", index=False)
+        if unlabelled is not None:
+            unlabelled.to_parquet(staging / "unlabelled.parquet", index=False)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         if out_dir.exists():
@@ -688,6 +702,12 @@ def read_split(data_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     )
 
 
+def read_unlabelled(data_dir: str | Path) -> pd.Series:
+    """Texts of the reviews in neither split (empty if the split has none)."""
+    path = Path(data_dir) / "unlabelled.parquet"
+    return pd.read_parquet(path)["text"] if path.is_file() else pd.Series([], dtype=str)
+
+
 def class_counts(frame: pd.DataFrame) -> dict[str, int]:
     counts = frame["label"].value_counts()
     return {"negative": int(counts.get(0, 0)), "positive": int(counts.get(1, 0))}
@@ -713,8 +733,9 @@ def prepare_split(
     scheme = labels or source_spec(source).default_labels
     labelled = binary_labels(reviews, scheme)
     train, test = balanced_sample(labelled, n_train, n_test, seed)
-    manifest = make_manifest(report, scheme, seed, labelled, train, test)
-    write_split(out_dir, train, test, manifest)
+    unlabelled = unlabelled_texts(reviews, train, test)
+    manifest = make_manifest(report, scheme, seed, labelled, train, test, unlabelled)
+    write_split(out_dir, train, test, manifest, unlabelled)
     return train, test, manifest, labelled
 
 
@@ -725,6 +746,7 @@ def make_manifest(
     labelled: pd.DataFrame,
     train: pd.DataFrame,
     test: pd.DataFrame,
+    unlabelled: pd.DataFrame,
 ) -> dict:
     """What a split was made from and how: enough to make it again and check it."""
     return {
@@ -737,4 +759,5 @@ def make_manifest(
         "labelled": class_counts(labelled),
         "train": class_counts(train),
         "test": class_counts(test),
+        "unlabelled": len(unlabelled),
     }

@@ -4,7 +4,7 @@ Train on the training texts only: vectors learnt from the test texts would leak
 them into the model. Nothing here imports Keras; the matrix is plain NumPy.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +14,7 @@ from gensim.models.keyedvectors import KeyedVectors
 from sklearn.decomposition import PCA
 from tqdm.auto import tqdm
 
-from helpers.text import OOV, PAD, Vocabulary
+from helpers.text import OOV, PAD, Vocabulary, split_sentences, tokenize
 
 
 class _EpochBar(CallbackAny2Vec):
@@ -25,6 +25,11 @@ class _EpochBar(CallbackAny2Vec):
 
     def on_epoch_end(self, model):
         self.bar.update(1)
+
+
+def word2vec_sentences(texts: Iterable[str]) -> list[list[str]]:
+    """Token lists, one per sentence, as the seed fed word2vec (training texts only)."""
+    return [tokens for text in texts for s in split_sentences(text) if (tokens := tokenize(s))]
 
 
 def train_word2vec(

@@ -21,7 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PRESETS: dict[str, dict] = {
     "workshop": {"source": "finefoods", "labels": "12v45", "n_train": 1480, "n_test": 1480},
     "full": {"source": "finefoods", "labels": "12v45", "n_train": 10000, "n_test": 10000},
-    "smoke": {"source": "finefoods", "labels": "12v45", "n_train": 400, "n_test": 400},
+    "smoke": {"source": "finefoods", "labels": "12v45", "n_train": 400, "n_test": 400, "epochs": 1},
 }
 
 

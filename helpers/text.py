@@ -290,6 +290,23 @@ class TextEncoder:
             raise ValueError(f"no words in text {text[:40]!r}: nothing to classify")
         return self.encode([text], kind)[0]
 
+    def sentence_slots(self, text: str) -> list[tuple[int, str, list[tuple[int, str]]]]:
+        """Where each word of ``text`` lands in its ``encode_hierarchical`` row.
+
+        One ``(sentence slot, sentence, [(word slot, token), …])`` per sentence that
+        survives truncation, in reading order, so weights read off the
+        ``(max_sentences, words_per_sentence)`` grid can be put back on the words.
+        """
+        sentences = [(s, t) for s in split_sentences(text) if (t := tokenize(s))]
+        kept = _cut(sentences, self.max_sentences, self.truncating)
+        first = self.max_sentences - len(kept) if self.padding == "pre" else 0
+        placed = []
+        for offset, (sentence, tokens) in enumerate(kept):
+            words = _cut(tokens, self.words_per_sentence, self.truncating)
+            start = self.words_per_sentence - len(words) if self.padding == "pre" else 0
+            placed.append((first + offset, sentence, list(enumerate(words, start))))
+        return placed
+
     def known_word_share(self, text: str) -> float:
         """Share of the words of ``text`` that the vocabulary knows (0.0 if no words)."""
         tokens = tokenize(text)

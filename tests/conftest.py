@@ -25,3 +25,41 @@ def shared_data() -> Path:
             pytest.fail(f"REQUIRE_SHARED_DATA=1 but the real data is not in {folder}")
         pytest.skip(f"real data not found in {folder}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_split(shared_data, tmp_path_factory) -> Path:
+    """A real, easy split: 1 vs 5 stars, 400 training and 200 test reviews (with unlabelled)."""
+    from helpers.data import prepare_split
+
+    out = tmp_path_factory.mktemp("split") / "data"
+    prepare_split("finefoods", out, labels="1v5", n_train=400, n_test=200, data_dir=shared_data)
+    return out
+
+
+def tiny_config(model: str, **changes):
+    """The tuned recipe at toy sizes, so a model trains in seconds."""
+    from helpers.train import named_config
+
+    sizes = {"num_words": 2000, "embedding_dim": 16, "units": 8, "batch_size": 32, "epochs": 2}
+    if model == "han":
+        sizes |= {"context_dim": 8, "max_sentences": 8, "words_per_sentence": 24}
+    else:
+        sizes |= {"max_words": 120}
+    return named_config(model, "tuned", **(sizes | changes))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(small_split, tmp_path_factory) -> dict:
+    """{"lstm": Classifier, "han": Classifier} trained briefly on ``small_split`` and saved."""
+    from helpers.data import read_split
+    from helpers.train import fit_classifier
+
+    train, _, _ = read_split(small_split)
+    out = tmp_path_factory.mktemp("models")
+    return {
+        model: fit_classifier(
+            tiny_config(model), train["text"], train["label"], out / model, verbose=0
+        )[0]
+        for model in ("lstm", "han")
+    }

@@ -408,6 +408,10 @@ def test_cli_data_command(shared_data, tmp_path, capsys):
     assert manifest["test"] == {"negative": 741, "positive": 741}
     assert manifest["labelled"] == {"negative": 1481, "positive": 7385}
     assert manifest["input_sha256"].startswith("427e199c")
+    unlabelled = data.read_unlabelled(out)
+    assert len(unlabelled) == manifest["unlabelled"] == 9659 - 1480 - 1482
+    train, test, _ = data.read_split(out)
+    assert not set(unlabelled) & (set(train["text"]) | set(test["text"]))
     too_many = args[:5] + ["--n-train", "2000", "--n-test", "2000", "--out", str(tmp_path / "x")]
     assert main(too_many) == 2
     assert "1,481 negative" in capsys.readouterr().err

@@ -234,3 +234,17 @@ def test_real_reviews_hierarchical_lengths_match_the_array(reviews):
     assert stats.documents_empty == 0
     # No sentence is lost to splitting: kept plus dropped tokens are all the tokens.
     assert stats.tokens == sum(len(tokenize(text)) for text in reviews[:300])
+
+
+@pytest.mark.parametrize("side", ["post", "pre"])
+def test_sentence_slots_match_the_hierarchical_array(side):
+    texts = ["One two three four. Five six.\nSeven eight nine ten eleven.", "Short one."]
+    encoder = TextEncoder.fit(
+        texts, num_words=50, max_sentences=2, words_per_sentence=3, padding=side, truncating=side
+    )
+    for text, grid in zip(texts, encoder.encode_hierarchical(texts), strict=True):
+        rebuilt = np.zeros_like(grid)
+        for row, _, words in encoder.sentence_slots(text):
+            for column, token in words:
+                rebuilt[row, column] = encoder.vocabulary.index.get(token, OOV)
+        assert (rebuilt == grid).all()

@@ -1,0 +1,100 @@
+"""Test accuracy and ROC AUC of the networks next to the TF-IDF baseline, on the same splits.
+
+    python benchmarks/accuracy.py --data-dir ../shared/data --out output/accuracy
+
+Splits: ``finefoods`` is the Fine Foods sample, balanced 1-2 vs 4-5 stars with every
+negative review used, half train and half test; ``imdb`` is a balanced 10,000 / 10,000
+split of the IMDB training half. Prints a Markdown table (for the README) and writes
+``results.json``. Every step calls the functions the notebooks call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+SPLITS = {
+    "finefoods": {"source": "finefoods", "labels": "12v45", "n_train": "all", "n_test": "all"},
+    "imdb": {"source": "imdb", "labels": "given", "n_train": 10000, "n_test": 10000},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True, help="folder with the raw review files")
+    parser.add_argument("--out", default="output/accuracy")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
+    parser.add_argument("--models", nargs="+", default=["lstm:tuned", "han:tuned"])
+    parser.add_argument("--epochs", type=int, help="override the configs' epoch counts")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    import keras
+
+    from helpers import data, evaluate, train
+
+    out = Path(args.out)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    for split_name in args.splits:
+        split_dir = out / split_name / "data"
+        data.prepare_split(
+            **SPLITS[split_name], out_dir=split_dir, data_dir=args.data_dir, seed=args.seed
+        )
+        train_df, test_df, manifest = data.read_split(split_dir)
+        rows = results.setdefault(split_name, {})
+        rows["TF-IDF + logistic regression"], _ = evaluate.tfidf_baseline(
+            train_df["text"], train_df["label"], test_df["text"], test_df["label"]
+        )
+        print(f"{split_name}: {manifest['train']} train, {manifest['test']} test")
+        for spec in args.models:
+            model, config_name = spec.split(":")
+            config = train.named_config(model, config_name)
+            started = time.perf_counter()
+            model_dir = out / split_name / spec.replace(":", "-")
+            classifier, run = train.fit_classifier(
+                config, train_df["text"], train_df["label"], model_dir,
+                unlabelled_texts=data.read_unlabelled(split_dir), epochs=args.epochs,
+                seed=args.seed, verbose=2,
+            )  # fmt: skip
+            metrics = evaluate.classification_metrics(
+                test_df["label"], classifier.predict(test_df["text"])
+            )
+            metrics |= {
+                "epochs": len(run.history),
+                "best_epoch": run.best_epoch,
+                "seconds_per_epoch": round(run.seconds_per_epoch, 1),
+                "minutes": round((time.perf_counter() - started) / 60, 1),
+            }
+            rows[f"{model.upper()} ({config_name})"] = metrics
+            print(spec, metrics)
+        machine = f"{platform.processor() or platform.machine()}, Keras {keras.__version__} "
+        results["_machine"] = machine + f"on {keras.backend.backend()}"
+        out.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown_table(results))
+
+
+def markdown_table(results: dict) -> str:
+    lines = [
+        "| split | model | accuracy | ROC AUC | epochs | s/epoch |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split_name, rows in results.items():
+        if split_name.startswith("_"):
+            continue
+        for name, m in rows.items():
+            epochs = f"{m['epochs']} (best {m['best_epoch']})" if "epochs" in m else "-"
+            speed = m.get("seconds_per_epoch", "-")
+            lines.append(
+                f"| {split_name} | {name} | {m['accuracy']:.1%} | {m['roc_auc']:.3f} | {epochs} "
+                f"| {speed} |"
+            )
+    return "\n".join(lines) + f"\n\nMachine: {results.get('_machine', '?')}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""Training: from a train/test split and a named config to a saved classifier.
+
+The pieces, each used by the notebooks, the command line and the benchmarks:
+
+- ``text_encoder_for``: the text settings a config implies, fitted on training text.
+- ``Batches``: a ``keras.utils.PyDataset`` that shuffles between epochs and can
+  group documents of similar length (``batch_order="by_length"``, as the HAN paper
+  and the seed did), optionally padding each batch only to its own longest item.
+- ``train_model``: ``fit`` with the callbacks users expect (history CSV, best-model
+  checkpoint, early stopping, seconds per epoch).
+- ``Classifier``: model + text encoder + config, saved together so that new raw text
+  goes through exactly the training preprocessing; ``Classifier.load`` reverses it.
+- ``fit_classifier``: all of the above in one call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from helpers.data import DataError
+from helpers.embeddings import embedding_matrix, train_word2vec, word2vec_sentences
+from helpers.models import (
+    HAN_CONFIGS,
+    LSTM_CONFIGS,
+    HANConfig,
+    LSTMConfig,
+    build_han,
+    build_lstm,
+    compile_model,
+)
+from helpers.text import TextEncoder, encode_cached, tokenize
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+MODELS = {
+    "lstm": {"configs": LSTM_CONFIGS, "build": build_lstm, "kind": "flat"},
+    "han": {"configs": HAN_CONFIGS, "build": build_han, "kind": "hierarchical"},
+}
+
+
+class ModelError(DataError):
+    """A model directory or an input text that cannot be used; says what to do."""
+
+
+def named_config(model: str, name: str, **changes) -> LSTMConfig | HANConfig:
+    """``MODELS[model]["configs"][name]`` with ``changes`` applied (e.g. ``epochs=2``)."""
+    if model not in MODELS:
+        raise ModelError(f"unknown model {model!r}: choose lstm or han")
+    configs = MODELS[model]["configs"]
+    if name not in configs:
+        raise ModelError(f"unknown {model} config {name!r}: choose one of {', '.join(configs)}")
+    values = configs[name].to_dict() | changes
+    return type(configs[name]).from_dict(values)
+
+
+def model_name(config: LSTMConfig | HANConfig) -> str:
+    return "han" if isinstance(config, HANConfig) else "lstm"
+
+
+def text_encoder_for(config: LSTMConfig | HANConfig, train_texts) -> TextEncoder:
+    """Fit the vocabulary on ``train_texts`` with the sizes and padding ``config`` needs.
+
+    Truncation follows padding: the seed's LSTM used Keras' ``pad_sequences``
+    defaults (pre-padding *and* cutting long reviews from the front); post-padded
+    inputs keep the start of a review and cut its end.
+    """
+    sizes = (
+        {"max_sentences": config.max_sentences, "words_per_sentence": config.words_per_sentence}
+        if isinstance(config, HANConfig)
+        else {"max_words": config.max_words}
+    )
+    return TextEncoder.fit(
+        train_texts,
+        num_words=config.num_words,
+        padding=config.padding,
+        truncating=config.padding,
+        **sizes,
+    )
+
+
+def document_lengths(stats, kind: str) -> np.ndarray:
+    """What "length" means for batching: words (LSTM) or sentences (HAN) per document."""
+    return stats.lengths if kind == "flat" else stats.sentence_counts
+
+
+class Batches(keras.utils.PyDataset):
+    """Mini-batches of ``(ids, labels)``, in a new order every epoch.
+
+    ``order="shuffle"``: a random permutation. ``order="by_length"``: documents
+    sorted by ``lengths`` (ties in random order) and cut into batches, whose order
+    is then shuffled, so a batch holds documents of similar length.
+    ``trim=True`` pads each batch only to its own longest item (rounded up to a
+    multiple of ``step`` to bound the number of distinct shapes a backend compiles);
+    it needs post-padded ids, where the real tokens come first.
+    """
+
+    def __init__(self, ids, labels, batch_size, order="shuffle", lengths=None, trim=False,
+                 step=(8, 16), seed=0):  # fmt: skip
+        super().__init__()
+        if order == "by_length" and lengths is None:
+            raise ValueError("order='by_length' needs the documents' lengths")
+        self.ids, self.labels = ids, np.asarray(labels)
+        self.batch_size, self.order, self.trim, self.step = batch_size, order, trim, step
+        self.lengths = lengths
+        self.rng = np.random.default_rng(seed)
+        self.batches = self._plan()
+
+    def _plan(self) -> list[np.ndarray]:
+        n = len(self.ids)
+        if self.order == "shuffle":
+            return np.array_split(self.rng.permutation(n), math.ceil(n / self.batch_size))
+        by_length = np.lexsort((self.rng.random(n), self.lengths))
+        batches = np.array_split(by_length, math.ceil(n / self.batch_size))
+        return [batches[i] for i in self.rng.permutation(len(batches))]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        rows = self.batches[index]
+        ids = self.ids[rows]
+        if self.trim:
+            ids = trim_padding(ids, self.step)
+        return ids, self.labels[rows]
+
+    def on_epoch_end(self):
+        self.batches = self._plan()
+
+    def fit_input(self):
+        """What to pass to ``fit``: this dataset, or on TensorFlow a ``tf.data`` view of it.
+
+        Keras builds TensorFlow's input signature from the first batches it sees,
+        so trimmed batches of other shapes would be refused later; declaring every
+        length unknown accepts them all and traces the training step only once.
+        """
+        if keras.backend.backend() != "tensorflow" or not self.trim:
+            return self
+        import tensorflow as tf
+
+        def epoch():
+            yield from (self[i] for i in range(len(self)))
+            self.on_epoch_end()
+
+        signature = (
+            tf.TensorSpec((None,) * self.ids.ndim, tf.as_dtype(self.ids.dtype)),
+            tf.TensorSpec((None,), tf.as_dtype(self.labels.dtype)),
+        )
+        dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self)))
+
+
+def trim_padding(ids: np.ndarray, step=(8, 16)) -> np.ndarray:
+    """Cut trailing all-padding columns: ``(batch, words)`` or ``(batch, sentences, words)``.
+
+    Lengths are rounded up to a multiple of ``step`` (sentences, words) so that few
+    distinct shapes reach the backend.
+    """
+
+    def cut(length: int, multiple: int, limit: int) -> int:
+        return min(limit, max(multiple, -(-length // multiple) * multiple))
+
+    used = ids != 0
+    words = int(used.any(axis=tuple(range(ids.ndim - 1))).nonzero()[0].max(initial=0)) + 1
+    if ids.ndim == 2:
+        return ids[:, : cut(words, step[1], ids.shape[1])]
+    sentences = int(used.any(axis=(0, 2)).nonzero()[0].max(initial=0)) + 1
+    return ids[:, : cut(sentences, step[0], ids.shape[1]), : cut(words, step[1], ids.shape[2])]
+
+
+class EpochTimes(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and validation)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+        if logs is not None:
+            logs["seconds"] = self.seconds[-1]
+
+
+@dataclass
+class TrainingRun:
+    history: pd.DataFrame  # one row per epoch: loss, accuracy, val_loss, val_accuracy, seconds
+    best_epoch: int
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(self.history["seconds"].median())
+
+
+def validation_rows(labels, share: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded split of training rows into (fit rows, validation rows)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        held.append(rows[: max(1, round(share * len(rows)))])
+    validation = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(labels)), validation), validation
+
+
+def train_model(
+    model: keras.Model,
+    config: LSTMConfig | HANConfig,
+    ids: np.ndarray,
+    labels,
+    lengths: np.ndarray,
+    out_dir: str | Path,
+    epochs: int | None = None,
+    patience: int = 3,
+    trim: bool = False,
+    seed: int = 0,
+    verbose: int | str = "auto",
+) -> TrainingRun:
+    """Fit a compiled ``model`` on ``ids``, holding out 10% of them for validation.
+
+    Writes ``history.csv`` (one row per epoch, appended as it goes, so a crash
+    keeps what was done) and ``best.keras`` (the best model by validation loss)
+    into ``out_dir``; stops early after ``patience`` epochs without improvement
+    and restores the best weights.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = np.asarray(labels)
+    fit_rows, val_rows = validation_rows(labels, seed=seed)
+    make = lambda rows, s: Batches(  # noqa: E731
+        ids[rows], labels[rows], config.batch_size, config.batch_order, lengths[rows],
+        trim=trim, seed=s,
+    )  # fmt: skip
+    timer = EpochTimes()
+    callbacks = [
+        timer,
+        keras.callbacks.CSVLogger(str(out / "history.csv")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), save_best_only=True),
+        keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True),
+    ]
+    keras.utils.set_random_seed(seed)
+    history = model.fit(
+        make(fit_rows, seed).fit_input(),
+        validation_data=make(val_rows, seed + 1).fit_input(),
+        epochs=epochs or config.epochs,
+        shuffle=False,  # Batches shuffles itself, between epochs
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    frame = pd.DataFrame(history.history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    frame["seconds"] = timer.seconds
+    return TrainingRun(history=frame, best_epoch=int(frame["val_loss"].idxmin()) + 1)
+
+
+@dataclass
+class Classifier:
+    """A trained model with the exact preprocessing it was trained with."""
+
+    model: keras.Model
+    encoder: TextEncoder
+    config: LSTMConfig | HANConfig
+    extra: dict = field(default_factory=dict)  # e.g. word2vec coverage, training seconds
+
+    @property
+    def name(self) -> str:
+        return model_name(self.config)
+
+    @property
+    def kind(self) -> str:
+        return MODELS[self.name]["kind"]
+
+    def encode(self, texts) -> np.ndarray:
+        """Model inputs for raw ``texts``; refuses texts with nothing to classify."""
+        texts = list(texts)
+        for text in texts:
+            if not str(text).strip() or not tokenize(str(text)):
+                raise ModelError(
+                    f"nothing to classify in {str(text)[:40]!r}: the text has no words"
+                )
+        ids, _ = self.encoder.encode(texts, self.kind)
+        return ids
+
+    def predict(self, texts=None, ids=None, batch_size: int = 256) -> np.ndarray:
+        """P(positive) for each text (or for already encoded ``ids``): shape (n,)."""
+        if ids is None:
+            ids = self.encode(texts)
+        return self.model.predict(ids, batch_size=batch_size, verbose=0)[:, 1]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.keras``, ``text_encoder.json`` and ``config.json``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save(directory / MODEL_FILE)
+        self.encoder.save(directory)
+        about = {"model": self.name, "config": self.config.to_dict(), "extra": self.extra}
+        (directory / CONFIG_FILE).write_text(json.dumps(about, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Classifier:
+        """Reverse of ``save``, with a clear error for a missing or damaged part."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise ModelError(f"{directory}: no such model directory (train one first)")
+        try:
+            about = json.loads((directory / CONFIG_FILE).read_text())
+            config_type = type(MODELS[about["model"]]["configs"]["original"])
+            config = config_type.from_dict(about["config"])
+        except FileNotFoundError:
+            raise ModelError(
+                f"{directory / CONFIG_FILE} is missing: not a saved model directory"
+            ) from None
+        except (ValueError, KeyError) as error:
+            raise ModelError(
+                f"{directory / CONFIG_FILE} is not a valid model config ({error})"
+            ) from error
+        try:
+            encoder = TextEncoder.load(directory)
+        except (FileNotFoundError, ValueError) as error:
+            raise ModelError(str(error)) from error
+        model_path = directory / MODEL_FILE
+        if not model_path.is_file():
+            raise ModelError(f"{model_path} is missing: the model directory is incomplete")
+        try:
+            model = keras.saving.load_model(model_path)
+        except (zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
+            raise ModelError(
+                f"{model_path} is damaged and cannot be loaded ({type(error).__name__}); "
+                f"train the model again or restore the file"
+            ) from error
+        return cls(model=model, encoder=encoder, config=config, extra=about.get("extra", {}))
+
+
+def fit_classifier(
+    config: LSTMConfig | HANConfig,
+    train_texts,
+    train_labels,
+    out_dir: str | Path,
+    word2vec: bool = True,
+    unlabelled_texts=(),
+    epochs: int | None = None,
+    trim: bool | None = None,
+    seed: int = 42,
+    verbose: int | str = "auto",
+) -> tuple[Classifier, TrainingRun]:
+    """Encode, (optionally) initialise from word2vec, build, train and save.
+
+    word2vec learns from the training texts plus ``unlabelled_texts`` (reviews in
+    neither split; never test texts). Encoded arrays are cached in
+    ``out_dir/../cache`` so that re-runs skip tokenising and sentence splitting.
+    ``trim`` (pad each batch only to its longest item) defaults to on for
+    post-padded configs, the only ones it can trim.
+    """
+    out = Path(out_dir)
+    trim = config.padding == "post" if trim is None else trim
+    train_texts = list(train_texts)
+    encoder = text_encoder_for(config, train_texts)
+    kind = MODELS[model_name(config)]["kind"]
+    ids, stats = encode_cached(encoder, train_texts, kind, out.parent / "cache", progress=True)
+    config = type(config).from_dict(config.to_dict() | {"num_words": encoder.num_words})
+    extra: dict = {"encoding": str(stats).splitlines()[0]}
+    matrix = None
+    if word2vec:
+        vectors = train_word2vec(
+            word2vec_sentences(train_texts),
+            vector_size=config.embedding_dim,
+            min_count=3,
+            seed=seed,
+        )
+        matrix, coverage = embedding_matrix(vectors, encoder.vocabulary, seed=seed)
+        extra["word2vec"] = str(coverage)
+    keras.utils.set_random_seed(seed)
+    model = compile_model(MODELS[model_name(config)]["build"](config, matrix), config)
+    run = train_model(
+        model, config, ids, train_labels, document_lengths(stats, kind), out,
+        epochs=epochs, trim=trim, seed=seed, verbose=verbose,
+    )  # fmt: skip
+    extra |= {"best_epoch": run.best_epoch, "seconds_per_epoch": round(run.seconds_per_epoch, 2)}
+    classifier = Classifier(model=model, encoder=encoder, config=config, extra=extra)
+    classifier.save(out)
+    return classifier, run

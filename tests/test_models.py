@@ -1,0 +1,341 @@
+"""Tests of helpers.models: seed weight counts, masked attention, padding invariance,
+the "lengths" masking mode, and save/load. Small random models keep it fast on any backend.
+"""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import models
+from helpers.models import (
+    HAN_CONFIGS,
+    LSTM_CONFIGS,
+    Attention,
+    HANConfig,
+    LSTMConfig,
+    attention_model,
+    build_han,
+    build_lstm,
+    compile_model,
+)
+
+SMALL = {"num_words": 40, "embedding_dim": 8, "units": 6}
+SMALL_LSTM = dataclasses.replace(LSTM_CONFIGS["tuned"], **SMALL, max_words=12)
+SMALL_HAN = dataclasses.replace(
+    HAN_CONFIGS["tuned"], **SMALL, context_dim=5, max_sentences=4, words_per_sentence=6
+)
+MODES = ("keras", "lengths")
+
+
+def _with_mode(config, mode):
+    return dataclasses.replace(config, rnn_masking=mode)
+
+
+def _randomise(model, seed=0):
+    """Weights drawn wider than the initialisers', so that mistakes show in the outputs."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.weights])
+    return model
+
+
+def _run(model, ids):
+    outputs = model(ids, training=False)
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def _post_padded_docs(seed=0):
+    """(5, 4, 6) ids: varied sentence counts and lengths, one empty document, padding at the end."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((5, 4, 6), dtype="int32")
+    sentence_counts = [4, 2, 1, 3, 0]
+    for doc, count in enumerate(sentence_counts):
+        for sentence in range(count):
+            length = rng.integers(1, 7)
+            ids[doc, sentence, :length] = rng.integers(1, SMALL["num_words"], length)
+    return ids
+
+
+def _post_padded_texts(seed=0):
+    """(4, 9) ids with lengths 9, 5, 1, 3, padding at the end."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((4, 9), dtype="int32")
+    for row, length in enumerate([9, 5, 1, 3]):
+        ids[row, :length] = rng.integers(1, SMALL["num_words"], length)
+    return ids
+
+
+def _trainable_count(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+# ---------------------------------------------------------------- configs and seed shapes
+
+
+def test_original_lstm_has_the_seed_weight_count():
+    assert _trainable_count(build_lstm(LSTM_CONFIGS["original"])) == 761_202
+
+
+def test_original_han_has_the_seed_weight_count():
+    model = build_han(HAN_CONFIGS["original"])
+    assert _trainable_count(model) == 942_102
+    counts = {
+        name: _trainable_count(model.get_layer(name))
+        for name in ("embedding", "word_encoder", "word_attention", "sentence_encoder")
+    }
+    assert counts == {
+        "embedding": 600_100,
+        "word_encoder": 120_600,
+        "word_attention": 20_200,
+        "sentence_encoder": 180_600,
+    }
+
+
+def test_original_recipes_keep_the_seed_optimizer_settings():
+    for config, rate in ((LSTM_CONFIGS["original"], 0.01), (HAN_CONFIGS["original"], 0.8)):
+        assert (config.optimizer, config.learning_rate) == ("sgd", rate)
+        assert (config.momentum, config.nesterov, config.batch_size) == (0.0, True, 50)
+    assert LSTM_CONFIGS["original"].mask is False
+    assert HAN_CONFIGS["original"].reset_after is False
+
+
+@pytest.mark.parametrize("config", [*LSTM_CONFIGS.values(), *HAN_CONFIGS.values()])
+def test_configs_round_trip_through_json(config):
+    restored = type(config).from_dict(json.loads(json.dumps(config.to_dict())))
+    assert restored == config
+
+
+def test_configs_refuse_unknown_fields_and_values():
+    with pytest.raises(ValueError, match="Unknown"):
+        LSTMConfig.from_dict({**LSTM_CONFIGS["original"].to_dict(), "unitz": 3})
+    with pytest.raises(ValueError, match="rnn_masking"):
+        dataclasses.replace(HAN_CONFIGS["original"], rnn_masking="fast")
+    with pytest.raises(ValueError, match="l2_on"):
+        dataclasses.replace(LSTM_CONFIGS["original"], l2_on=("attention",))
+    assert isinstance(HANConfig.from_dict(HAN_CONFIGS["tuned"].to_dict()), HANConfig)
+
+
+def test_lengths_masking_refuses_pre_padding():
+    config = dataclasses.replace(SMALL_LSTM, padding="pre")
+    with pytest.raises(ValueError, match="padding='post'"):
+        build_lstm(config)
+    with pytest.raises(ValueError, match="padding='post'"):
+        build_han(dataclasses.replace(SMALL_HAN, padding="pre"))
+
+
+def test_compile_model_uses_the_recipe():
+    model = compile_model(build_lstm(LSTM_CONFIGS["original"]), LSTM_CONFIGS["original"])
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+    assert model.optimizer.momentum == 0.0 and model.optimizer.nesterov
+    small = compile_model(build_lstm(SMALL_LSTM), SMALL_LSTM)
+    assert isinstance(small.optimizer, keras.optimizers.Adam)
+    assert small.optimizer.clipnorm == 1.0
+    logs = small.train_on_batch(_post_padded_texts(), np.array([0, 1, 1, 0]), return_dict=True)
+    assert np.isfinite(logs["loss"])
+
+
+def test_embedding_matrix_initialises_the_embedding():
+    matrix = np.arange(40 * 8, dtype="float32").reshape(40, 8) / 100
+    for model in (build_lstm(SMALL_LSTM, matrix), build_han(SMALL_HAN, matrix)):
+        weights = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+        np.testing.assert_array_equal(weights, matrix)
+    with pytest.raises(ValueError, match="shape"):
+        build_lstm(SMALL_LSTM, matrix[:10])
+
+
+# ---------------------------------------------------------------- attention
+
+
+def _attention_weights(inputs, mask, seed=1):
+    layer = Attention(5, return_attention=True)
+    layer.build(inputs.shape)
+    _randomise(layer, seed)
+    pooled, weights = layer(inputs, mask=mask)
+    return keras.ops.convert_to_numpy(pooled), keras.ops.convert_to_numpy(weights)
+
+
+def test_attention_gives_padding_exactly_zero_weight():
+    inputs = np.random.default_rng(0).normal(size=(3, 7, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 0, 1, 0]], bool)
+    pooled, weights = _attention_weights(inputs, mask)
+    assert np.all(weights[~mask] == 0.0)
+    assert np.all(weights[mask] > 0.0)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(pooled, np.einsum("bt,btf->bf", weights, inputs), rtol=1e-5)
+
+
+def test_attention_on_a_fully_masked_row_gives_zeros_not_nan():
+    inputs = np.random.default_rng(0).normal(size=(2, 5, 4)).astype("float32")
+    mask = np.array([[0, 0, 0, 0, 0], [1, 1, 0, 0, 0]], bool)
+    pooled, weights = _attention_weights(inputs, mask)
+    assert np.all(weights[0] == 0.0) and np.all(pooled[0] == 0.0)
+    assert np.all(np.isfinite(pooled)) and np.all(np.isfinite(weights))
+
+
+def test_attention_is_stable_for_large_inputs():
+    inputs = 1e4 * np.random.default_rng(0).normal(size=(2, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    pooled, weights = _attention_weights(inputs, mask)
+    assert np.all(np.isfinite(pooled)) and np.all(np.isfinite(weights))
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_masked_softmax_is_stable_for_huge_scores():
+    scores = np.array([[1e30, -1e30, 5e29], [3.0, 1e30, 2.0]], dtype="float32")
+    mask = np.array([[1, 1, 1], [1, 0, 1]], bool)
+    weights = keras.ops.convert_to_numpy(models.masked_softmax(scores, mask))
+    assert np.all(np.isfinite(weights)) and weights[1, 1] == 0.0
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_attention_without_mask_and_its_config():
+    layer = Attention(5, regularizer=keras.regularizers.L2(1e-10), name="att")
+    pooled = keras.ops.convert_to_numpy(layer(np.ones((2, 3, 4), "float32")))
+    assert pooled.shape == (2, 4)
+    assert layer.compute_mask(None, np.ones((2, 3), bool)) is None
+    clone = Attention.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+# ---------------------------------------------------------------- HAN masking
+
+
+@pytest.fixture(scope="module", params=MODES)
+def han(request):
+    return _randomise(build_han(_with_mode(SMALL_HAN, request.param)))
+
+
+def test_han_gives_padding_and_empty_sentences_zero_weight(han):
+    ids = _post_padded_docs()
+    out = _run(attention_model(han), ids)
+    assert out["probabilities"].shape == (5, 2)
+    assert out["word_weights"].shape == (5, 4, 6)
+    assert out["sentence_weights"].shape == (5, 4)
+    assert np.all(out["word_weights"][ids == 0] == 0.0)
+    real_sentences = (ids != 0).any(axis=-1)
+    assert np.all(out["sentence_weights"][~real_sentences] == 0.0)
+    np.testing.assert_allclose(out["sentence_weights"][:4].sum(axis=1), 1.0, rtol=1e-5)
+    word_sums = out["word_weights"].sum(axis=-1)
+    np.testing.assert_allclose(word_sums[real_sentences], 1.0, rtol=1e-5)
+    for value in out.values():
+        assert np.all(np.isfinite(value))
+
+
+def test_han_prediction_ignores_extra_padding(han):
+    ids = _post_padded_docs()
+    wider = np.zeros((5, 7, 10), dtype="int32")
+    wider[:, :4, :6] = ids
+    before, after = _run(han, ids), _run(han, wider)
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    # The all-padding document gets the classifier's bias alone, never NaN.
+    assert np.all(np.isfinite(after))
+
+
+def test_han_without_masks_attends_to_padding_too():
+    model = _randomise(build_han(dataclasses.replace(SMALL_HAN, mask=False, rnn_masking="keras")))
+    out = _run(attention_model(model), _post_padded_docs())
+    assert np.all(out["word_weights"] > 0) and np.all(np.isfinite(out["probabilities"]))
+
+
+def test_han_trains_and_predicts_in_compiled_mode():
+    # The tuned recipe ("lengths"); compiling the "keras" variant too doubles the test's time.
+    config = SMALL_HAN
+    model = compile_model(build_han(config), config)
+    ids = _post_padded_docs()
+    labels = np.array([0, 1, 1, 0, 1])
+    logs = model.train_on_batch(ids, labels, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    # Each batch padded only to its own longest item: a second shape in the same session.
+    short = model.predict(ids[:2, :2, :4], verbose=0)
+    np.testing.assert_allclose(short, _run(model, ids[:2, :2, :4]), atol=1e-5)
+
+
+# ---------------------------------------------------------------- LSTM masking
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lstm_prediction_ignores_extra_post_padding(mode):
+    model = _randomise(build_lstm(_with_mode(SMALL_LSTM, mode)))
+    ids = _post_padded_texts()
+    longer = np.pad(ids, ((0, 0), (0, 7)))
+    np.testing.assert_allclose(_run(model, longer), _run(model, ids), atol=1e-5)
+
+
+def test_lstm_with_keras_masks_ignores_extra_pre_padding():
+    config = dataclasses.replace(SMALL_LSTM, rnn_masking="keras", padding="pre")
+    model = _randomise(build_lstm(config))
+    ids = _post_padded_texts()[:, ::-1]
+    longer = np.pad(ids, ((0, 0), (7, 0)))
+    np.testing.assert_allclose(_run(model, longer), _run(model, ids), atol=1e-5)
+
+
+# ---------------------------------------------------------------- "lengths" == "keras"
+
+
+def test_lengths_mode_matches_keras_masks_for_the_lstm():
+    keras_model = _randomise(build_lstm(_with_mode(SMALL_LSTM, "keras")))
+    lengths_model = build_lstm(_with_mode(SMALL_LSTM, "lengths"))
+    lengths_model.set_weights(keras_model.get_weights())
+    assert _trainable_count(lengths_model) == _trainable_count(keras_model)
+    ids = _post_padded_texts()
+    np.testing.assert_allclose(_run(lengths_model, ids), _run(keras_model, ids), atol=1e-5)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_lengths_mode_matches_keras_masks_for_the_han(reset_after):
+    config = dataclasses.replace(SMALL_HAN, reset_after=reset_after)
+    keras_model = _randomise(build_han(_with_mode(config, "keras")))
+    lengths_model = build_han(_with_mode(config, "lengths"))
+    lengths_model.set_weights(keras_model.get_weights())
+    ids = _post_padded_docs()
+    expected = _run(attention_model(keras_model), ids)
+    actual = _run(attention_model(lengths_model), ids)
+    for key, value in expected.items():
+        np.testing.assert_allclose(actual[key], value, atol=1e-5, err_msg=key)
+    states = {}
+    for name, model in (("keras", keras_model), ("lengths", lengths_model)):
+        encoder = keras.Model(model.input, model.get_layer("word_encoder").output)
+        states[name] = _run(encoder, ids)
+    # Padded steps are zero in both, real steps equal.
+    np.testing.assert_allclose(states["lengths"], states["keras"], atol=1e-5)
+
+
+def test_length_aware_bidirectional_final_states_match_bidirectional():
+    sequences = np.random.default_rng(0).normal(size=(3, 6, 4)).astype("float32")
+    mask = np.arange(6)[None, :] < np.array([[6], [2], [4]])
+    rnn = keras.layers.GRU(5, name="gru")
+    reference = keras.layers.Bidirectional(rnn)
+    reference.build(sequences.shape)
+    _randomise(reference)
+    fast = models.LengthAwareBidirectional(rnn)
+    fast.build(sequences.shape)
+    fast.set_weights(reference.get_weights())
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fast(sequences, mask=mask)),
+        keras.ops.convert_to_numpy(reference(sequences, mask=mask)),
+        atol=1e-5,
+    )
+
+
+# ---------------------------------------------------------------- save / load
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["lstm", "han"])
+def test_save_and_load_give_identical_predictions(tmp_path, kind, mode):
+    build, config, ids = {
+        "lstm": (build_lstm, SMALL_LSTM, _post_padded_texts()),
+        "han": (build_han, SMALL_HAN, _post_padded_docs()),
+    }[kind]
+    config = _with_mode(config, mode)
+    model = _randomise(build(config))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(_run(loaded, ids), _run(model, ids), atol=1e-6)
+    if kind == "han":
+        expected = _run(attention_model(model), ids)
+        actual = _run(attention_model(loaded), ids)
+        np.testing.assert_allclose(actual["word_weights"], expected["word_weights"], atol=1e-6)

@@ -1,0 +1,108 @@
+"""helpers.train: batching, padding trimming, training, saving and loading classifiers."""
+
+import numpy as np
+import pytest
+
+from helpers.train import Batches, Classifier, ModelError, trim_padding, validation_rows
+
+
+def test_batches_cover_every_document_once_per_epoch_in_a_new_order():
+    lengths = np.random.default_rng(0).integers(1, 300, size=1000)
+    ids = np.zeros((1000, 300), dtype="int32")
+    for order in ("shuffle", "by_length"):
+        batches = Batches(ids, np.arange(1000), 64, order, lengths, seed=1)
+        first = [b.copy() for b in batches.batches]
+        assert sorted(np.concatenate(first)) == list(range(1000))
+        batches.on_epoch_end()
+        assert sorted(np.concatenate(batches.batches)) == list(range(1000))
+        assert [list(b) for b in first] != [list(b) for b in batches.batches]
+
+
+def test_batches_by_length_group_similar_lengths():
+    lengths = np.random.default_rng(0).integers(1, 300, size=1000)
+    batches = Batches(np.zeros((1000, 3)), np.zeros(1000), 50, "by_length", lengths, seed=2)
+    spreads = [np.ptp(lengths[rows]) for rows in batches.batches]
+    assert max(spreads) < 40  # shuffled batches would spread over nearly the whole range
+
+
+def test_trimmed_batches_hold_the_same_documents_with_only_padding_removed():
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 60, size=200)
+    ids = np.zeros((200, 64), dtype="int32")
+    for row, n in enumerate(lengths):
+        ids[row, :n] = rng.integers(2, 500, size=n)
+    batches = Batches(ids, np.arange(200), 16, "by_length", lengths, trim=True, step=(1, 8))
+    for index in range(len(batches)):
+        trimmed, labels = batches[index]
+        full = ids[labels]
+        assert trimmed.shape[1] % 8 == 0 or trimmed.shape[1] == 64
+        assert (trimmed == full[:, : trimmed.shape[1]]).all()
+        assert not full[:, trimmed.shape[1] :].any()
+
+
+def test_trim_padding_hierarchical():
+    ids = np.zeros((2, 15, 50), dtype="int32")
+    ids[0, :3, :7] = 5
+    ids[1, :5, :2] = 9
+    trimmed = trim_padding(ids, step=(2, 8))
+    assert trimmed.shape == (2, 6, 8)
+    assert trimmed.sum() == ids.sum()
+
+
+def test_validation_rows_are_stratified_and_disjoint():
+    labels = np.array([0] * 90 + [1] * 30)
+    fit, held = validation_rows(labels, share=0.1, seed=0)
+    assert len(set(fit) & set(held)) == 0 and len(fit) + len(held) == 120
+    assert (labels[held] == 0).sum() == 9 and (labels[held] == 1).sum() == 3
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("model", ["lstm", "han"])
+def test_predictions_do_not_depend_on_padding(tiny_models, small_split, model):
+    from helpers.data import read_split
+
+    classifier = tiny_models[model]
+    _, test, _ = read_split(small_split)
+    ids = classifier.encode(test["text"][:64])
+    full = classifier.predict(ids=ids)
+    trimmed = classifier.predict(ids=trim_padding(ids, step=(1, 1)))
+    assert np.isfinite(full).all()
+    np.testing.assert_allclose(full, trimmed, atol=1e-5)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("model", ["lstm", "han"])
+def test_saved_classifier_reloads_with_identical_predictions(tiny_models, small_split, model):
+    from helpers.data import read_split
+
+    _, test, _ = read_split(small_split)
+    texts = test["text"][:50]
+    classifier = tiny_models[model]
+    original = classifier.predict(texts)
+    saved = classifier.save(small_split.parent / f"saved-{model}")
+    reloaded = Classifier.load(saved)
+    np.testing.assert_allclose(reloaded.predict(texts), original, atol=1e-6)
+    assert reloaded.encoder.to_dict() == classifier.encoder.to_dict()
+
+
+@pytest.mark.shared_data
+def test_model_directory_problems_are_clear(tiny_models, tmp_path):
+    with pytest.raises(ModelError, match="no such model directory"):
+        Classifier.load(tmp_path / "nothing")
+    saved = tiny_models["lstm"].save(tmp_path / "lstm")
+    (saved / "text_encoder.json").unlink()
+    with pytest.raises(ModelError, match="text_encoder.json is missing"):
+        Classifier.load(saved)
+    saved = tiny_models["lstm"].save(tmp_path / "lstm2")
+    (saved / "model.keras").write_bytes(b"not a zip file at all")
+    with pytest.raises(ModelError, match="damaged"):
+        Classifier.load(saved)
+
+
+@pytest.mark.shared_data
+def test_text_without_words_is_refused(tiny_models):
+    for text in ("", "   ", "?!"):
+        with pytest.raises(ModelError, match="nothing to classify"):
+            tiny_models["lstm"].predict([text])
+    unknown = tiny_models["lstm"].predict(["Qwzx blorft snerg."])
+    assert np.isfinite(unknown).all()
