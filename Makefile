@@ -25,7 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The models' own tests run on all three backends; the rest on the default one.
 test: lint
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q tests/test_models.py
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q tests/test_models.py
 	$(BIN)/python -m pytest
 
 clean:

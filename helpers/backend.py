@@ -68,3 +68,202 @@ def use_backend(name: str) -> str:
             )
     os.environ["KERAS_BACKEND"] = backend
     return backend
+
+
+# --------------------------------------------------------------------------- what runs where
+
+# The module each live backend imports, and the distributions whose versions matter.
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKEND_DISTRIBUTIONS = {
+    "tensorflow": ("tensorflow",),
+    "jax": ("jax", "jaxlib"),
+    "torch": ("torch",),
+}
+
+
+def is_installed(name: str) -> bool:
+    """Whether the library behind live backend ``name`` can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(BACKEND_MODULES[name]) is not None
+
+
+def library_versions(name: str) -> dict[str, str]:
+    """``{"keras": "3.15.1", "jax": "0.10.2", "jaxlib": "0.10.2"}`` for backend ``name``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for dist in ("keras", *BACKEND_DISTRIBUTIONS[name]):
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def cpu_name() -> str:
+    """The CPU model and the cores this process may use, e.g. "AMD EPYC, 2 cores"."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = " ".join(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores"
+
+
+def gpu_names(name: str) -> list[str]:
+    """Names of the GPUs backend ``name`` sees (imports its library; empty on a CPU machine)."""
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return [
+            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")
+        ]
+    if name == "jax":
+        import jax
+
+        return [device.device_kind for device in jax.devices() if device.platform == "gpu"]
+    import torch
+
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def active_device() -> str:
+    """Where the active Keras backend computes: "GPU (NVIDIA H200)" or "CPU (model, cores)"."""
+    import keras
+
+    gpus = gpu_names(keras.backend.backend())
+    return f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({cpu_name()})"
+
+
+def gpu_peak_memory_mb() -> float | None:
+    """Peak GPU memory of this process on the first GPU in MB, or None on a CPU."""
+    import keras
+
+    name = keras.backend.backend()
+    try:
+        if name == "torch":
+            import torch
+
+            return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.config.list_physical_devices("GPU"):
+                return None
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        import jax
+
+        gpus = [device for device in jax.devices() if device.platform == "gpu"]
+        stats = gpus[0].memory_stats() if gpus else None
+        return stats["peak_bytes_in_use"] / 2**20 if stats else None
+    except (RuntimeError, ValueError, KeyError):  # a backend without the statistic
+        return None
+
+
+def describe_active() -> str:
+    """One line for the top of a notebook: Keras, the backend and its version, the device.
+
+    e.g. "Keras 3.15.1 · backend jax 0.10.2 · device: CPU (AMD EPYC, 2 cores)".
+    Imports Keras, so the backend is fixed from here on.
+    """
+    import keras
+
+    name = keras.backend.backend()
+    version = library_versions(name)[BACKEND_DISTRIBUTIONS[name][0]]
+    return f"Keras {keras.__version__} · backend {name} {version} · device: {active_device()}"
+
+
+def activate(name: str = "") -> str:
+    """Select backend ``name`` (empty: keep ``$KERAS_BACKEND``), import Keras, describe it.
+
+    For the first cell of a notebook whose parameters say ``keras_backend = ""``.
+    """
+    if name:
+        use_backend(name)
+    else:
+        check_backend_request()
+    return describe_active()
+
+
+def probe() -> dict:
+    """What the active backend is and sees: versions and devices (imports Keras)."""
+    import keras
+
+    name = keras.backend.backend()
+    gpus = gpu_names(name)
+    return {
+        "backend": name,
+        "versions": library_versions(name),
+        "devices": [f"CPU: {cpu_name()}", *(f"GPU: {gpu}" for gpu in gpus)],
+    }
+
+
+def backend_report(names=LIVE_BACKENDS, timeout: float = 300) -> list[dict]:
+    """Every backend: installed or not, versions and devices, or why it cannot run.
+
+    A live backend is probed in its own process (a process can run only one), all
+    at once; retired ones (CNTK, Theano) are listed with the reason. One dict each:
+    ``name``, ``status`` ("ok", "not installed", "failed", "retired"), ``versions``,
+    ``devices``, ``reason``.
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = "import json, helpers.backend as b; print(json.dumps(b.probe()))"
+    names = [check_backend_request(name) for name in names]
+    running, rows = {}, {}
+    for name in names:
+        if not is_installed(name):
+            install = " ".join(BACKEND_DISTRIBUTIONS[name])
+            rows[name] = _report_row(name, "not installed", reason=f"pip install {install}")
+            continue
+        env = {**os.environ, "KERAS_BACKEND": name}
+        running[name] = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+    for name, process in running.items():
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            err = f"no answer within {timeout:g} s"
+        lines = out.strip().splitlines()
+        if process.returncode == 0 and lines:
+            found = json.loads(lines[-1])
+            rows[name] = _report_row(name, "ok", found["versions"], found["devices"])
+        else:
+            last = (err.strip().splitlines() or ["no output"])[-1]
+            rows[name] = _report_row(name, "failed", library_versions(name), reason=last)
+    retired = [
+        _report_row(name, "retired", reason=reason) for name, reason in RETIRED_BACKENDS.items()
+    ]
+    return [rows[name] for name in names] + retired
+
+
+def _report_row(name, status, versions=None, devices=(), reason="") -> dict:
+    return {"name": name, "status": status, "versions": versions or {},
+            "devices": list(devices), "reason": reason}  # fmt: skip
+
+
+def format_report(rows: list[dict]) -> str:
+    """``backend_report`` as text, one block per backend."""
+    lines = []
+    for row in rows:
+        versions = ", ".join(f"{k} {v}" for k, v in row["versions"].items())
+        lines.append(f"{row['name']}: {row['status']}" + (f" ({versions})" if versions else ""))
+        lines += [f"  device {device}" for device in row["devices"]]
+        if row["reason"]:
+            lines.append(f"  {row['reason']}")
+    return "\n".join(lines)

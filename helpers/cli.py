@@ -207,12 +207,101 @@ def run_predict(args) -> int:
     return 0
 
 
+def add_backend_commands(commands) -> None:
+    report = commands.add_parser(
+        "backends",
+        help="list the Keras backends: installed or not, versions, devices",
+        description="Probe each live backend in its own process (versions and the devices "
+        "it sees) and list the retired ones (CNTK, Theano) with the reason.",
+    )
+    report.add_argument("--backend", help="only this one (e.g. jax); theano/cntk explain why not")
+    report.set_defaults(run=run_backends)
+
+    bench = commands.add_parser(
+        "bench",
+        help="time the same training on each backend × model × masking, one process per case",
+        description="Train every case for --warmup + --repeats epochs on the same encoded "
+        "data and write results.csv and results.json (seconds per epoch, docs/s, peak "
+        "memory, accuracy, AUC, device, versions) to --out.",
+    )
+    bench.add_argument("--backends", default="tensorflow,jax,torch", help="comma-separated")
+    bench.add_argument("--models", default="lstm,han", help="comma-separated: lstm, han")
+    bench.add_argument("--masks", default="off,on", help="comma-separated: off, on")
+    bench.add_argument("--split", help="a split folder (from `data` or notebook 01) to use instead")
+    bench.add_argument("--source", choices=sorted(SOURCES), default="finefoods")
+    bench.add_argument("--path", help="the source file (default: look in --data-dir)")
+    bench.add_argument(
+        "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
+    )
+    bench.add_argument("--labels", choices=["12v45", "1v5", "given"], default="12v45")
+    bench.add_argument("--docs", type=int, help="training documents (default 10000; split: all)")
+    bench.add_argument("--test-docs", type=int, default=1000, help="held-out reviews (raw source)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed epochs")
+    bench.add_argument("--warmup", type=int, default=1, help="untimed epochs before them")
+    bench.add_argument("--batch-size", type=int, help="default: the configs' (50)")
+    bench.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a config field for every case, e.g. --set units=8 (repeatable)",
+    )  # fmt: skip
+    bench.add_argument("--timeout", type=float, default=7200, help="seconds per case")
+    bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--out", required=True, help="output folder")
+    bench.set_defaults(run=run_bench)
+
+
+def run_backends(args) -> int:
+    from helpers import backend
+
+    names = [args.backend] if args.backend else backend.LIVE_BACKENDS
+    rows = backend.backend_report(names)
+    print(backend.format_report(rows))
+    return 0 if all(row["status"] in ("ok", "retired") for row in rows) else 1
+
+
+def _config_changes(pairs: list[str]) -> dict:
+    changes = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep:
+            raise DataError(f"--set {pair!r}: write FIELD=VALUE, e.g. --set units=8")
+        try:
+            changes[field.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            changes[field.strip()] = value
+    return changes
+
+
+def run_bench(args) -> int:
+    import pandas as pd
+
+    from helpers import bench
+
+    cases = bench.cases_for(args.backends, args.models, args.masks)
+    if args.split:
+        data = bench.data_from_split(args.split, args.docs, args.seed)
+    else:
+        data = bench.data_from_source(
+            args.source, args.path, args.data_dir, args.labels,
+            args.docs or 10_000, args.test_docs, args.seed,
+        )  # fmt: skip
+    frame = bench.run_benchmark(
+        cases, data, args.out, repeats=args.repeats, warmup=args.warmup,
+        batch_size=args.batch_size, changes=_config_changes(args.set), seed=args.seed,
+        timeout=args.timeout,
+    )  # fmt: skip
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(bench.summary_table(frame).to_string(index=False))
+    print(f"wrote {args.out}/results.csv and results.json")
+    return 0 if (frame["status"] == "ok").all() else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     add_data_command(commands)
     add_model_commands(commands)
     add_run_command(commands)
+    add_backend_commands(commands)
     return parser
 
 

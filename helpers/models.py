@@ -38,6 +38,7 @@ PADDING_MODES = ("pre", "post")
 RNN_MASKING_MODES = ("keras", "lengths")
 OPTIMIZERS = ("sgd", "adam")
 BATCH_ORDERS = ("shuffle", "by_length")
+POOLINGS = ("last", "max")
 
 
 # --------------------------------------------------------------------------- configs
@@ -110,6 +111,14 @@ class LSTMConfig(_Recipe):
     """Embedding → bidirectional LSTM (final states) → softmax, on ``max_words`` tokens."""
 
     max_words: int
+    # What the classifier sees: "last" = the two final states (the seed), "max" = the
+    # largest value of each feature over the real words, in either direction.
+    pooling: str = "last"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling={self.pooling!r}: choose one of {POOLINGS}.")
 
     L2_TARGETS: ClassVar[tuple[str, ...]] = (
         "embedding",
@@ -358,6 +367,27 @@ class PaddingMask(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="helpers")
+class MaskedMaxPooling(keras.layers.Layer):
+    """Largest value of each feature over the real steps: (batch, steps, f) → (batch, f).
+
+    Padded steps never win the maximum; a row with no real step gives zeros.
+    """
+
+    def call(self, sequences, mask=None):
+        if mask is None:
+            return ops.max(sequences, axis=1)
+        valid = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        pooled = ops.max(ops.where(valid, sequences, -1e9), axis=1)
+        return ops.where(ops.any(valid, axis=1), pooled, 0.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="helpers")
 class FoldSentences(keras.layers.Layer):
     """(batch, sentences, words) → (batch * sentences, words): every sentence becomes a row."""
 
@@ -553,11 +583,15 @@ def build_lstm(config: LSTMConfig, embedding_matrix=None) -> keras.Model:
         rnn_mask = PaddingMask(keep_first_if_empty=True, name="word_rnn_mask")(ids)
     rnn = keras.layers.LSTM(
         config.units,
+        return_sequences=config.pooling == "max",
         kernel_regularizer=config.regularizer("rnn_kernel"),
         recurrent_regularizer=config.regularizer("rnn_recurrent"),
         name="lstm",
     )
     document = _encode(_bidirectional(config, rnn, "word_encoder"), vectors, rnn_mask)
+    if config.pooling == "max":
+        word_mask = PaddingMask(name="word_mask")(ids) if config.mask else None
+        document = MaskedMaxPooling(name="max_pooling")(document, mask=word_mask)
     document = _dropout(config, document, "document_dropout")
     model = keras.Model(ids, _classifier(config)(document), name="bilstm")
     _set_embeddings(model, config, embedding_matrix)

@@ -15,6 +15,7 @@ The pieces, each used by the notebooks, the command line and the benchmarks:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -40,6 +41,7 @@ from helpers.models import (
 from helpers.text import TextEncoder, encode_cached, tokenize
 
 MODEL_FILE = "model.keras"
+WORD2VEC_EPOCHS = 10  # passes over the text; 5 (gensim's default) leaves small corpora undertrained
 CONFIG_FILE = "config.json"
 MODELS = {
     "lstm": {"configs": LSTM_CONFIGS, "build": build_lstm, "kind": "flat"},
@@ -373,13 +375,14 @@ def fit_classifier(
     matrix = None
     if word2vec:
         vectors = train_word2vec(
-            word2vec_sentences(train_texts),
+            word2vec_sentences([*train_texts, *unlabelled_texts]),
             vector_size=config.embedding_dim,
             min_count=3,
+            epochs=WORD2VEC_EPOCHS,
             seed=seed,
         )
         matrix, coverage = embedding_matrix(vectors, encoder.vocabulary, seed=seed)
-        extra["word2vec"] = str(coverage)
+        extra["word2vec"] = dataclasses.asdict(coverage)
     keras.utils.set_random_seed(seed)
     model = compile_model(MODELS[model_name(config)]["build"](config, matrix), config)
     run = train_model(

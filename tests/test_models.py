@@ -264,6 +264,22 @@ def test_lstm_prediction_ignores_extra_post_padding(mode):
     np.testing.assert_allclose(_run(model, longer), _run(model, ids), atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_lstm_max_pooling_ignores_padding_and_reloads(tmp_path, mode):
+    config = dataclasses.replace(_with_mode(SMALL_LSTM, mode), pooling="max")
+    model = _randomise(build_lstm(config))
+    assert _trainable_count(model) == _trainable_count(build_lstm(_with_mode(SMALL_LSTM, mode)))
+    ids = _post_padded_texts()
+    longer = np.pad(ids, ((0, 0), (0, 7)))
+    np.testing.assert_allclose(_run(model, longer), _run(model, ids), atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(
+        _run(keras.saving.load_model(tmp_path / "m.keras"), ids), _run(model, ids), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="pooling"):
+        dataclasses.replace(SMALL_LSTM, pooling="mean")
+
+
 def test_lstm_with_keras_masks_ignores_extra_pre_padding():
     config = dataclasses.replace(SMALL_LSTM, rnn_masking="keras", padding="pre")
     model = _randomise(build_lstm(config))

@@ -106,3 +106,24 @@ def test_text_without_words_is_refused(tiny_models):
             tiny_models["lstm"].predict([text])
     unknown = tiny_models["lstm"].predict(["Qwzx blorft snerg."])
     assert np.isfinite(unknown).all()
+
+
+@pytest.mark.shared_data
+def test_word2vec_reads_unlabelled_texts_but_never_the_test_split(small_split, tmp_path):
+    from helpers.data import read_split, read_unlabelled
+    from helpers.train import fit_classifier
+    from tests.conftest import tiny_config
+
+    train, _, _ = read_split(small_split)
+    coverage = {}
+    for name, extra in (("train only", ()), ("with unlabelled", read_unlabelled(small_split))):
+        classifier, _ = fit_classifier(
+            tiny_config("lstm", epochs=1),
+            train["text"],
+            train["label"],
+            tmp_path / name,
+            unlabelled_texts=extra,
+            verbose=0,
+        )
+        coverage[name] = classifier.extra["word2vec"]["words_with_vectors"]
+    assert coverage["with unlabelled"] > coverage["train only"] * 1.2

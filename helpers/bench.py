@@ -1,0 +1,571 @@
+"""The backend benchmark: the same training run on TensorFlow, JAX and PyTorch, side by side.
+
+A *case* is one (backend × model × masking) combination. Keras fixes its backend when
+it is first imported, so every case runs in a fresh child process
+(``python -m helpers.bench SPEC``) with ``KERAS_BACKEND`` set in its environment. The
+parent prepares the data once: it encodes the texts (cached) and writes the arrays to
+an ``.npz`` file that every case of a model loads, so all backends see identical
+inputs and no case pays for tokenising or sentence splitting inside its timing.
+
+Each case builds the model with the seed's settings (the ``"original"`` configs:
+full-length padded batches, no trimming, plain SGD), trains ``warmup + repeats``
+epochs with no validation and no checkpoints, and reports:
+
+- seconds per epoch over the ``repeats`` timed epochs (median, min, max); the first
+  ``warmup`` epochs are excluded because they include graph tracing (TensorFlow) or
+  XLA compilation (JAX), reported separately as ``warmup_seconds``;
+- documents per second (training documents / median epoch seconds);
+- peak memory: the process's maximum resident set (``ru_maxrss``, which includes the
+  libraries) and, on a GPU, the backend's peak device memory;
+- accuracy and ROC AUC on the held-out test reviews after the same number of epochs;
+- the device and the library versions.
+
+Masking. "mask off" and "mask on" use these configs (both rnn_masking="keras", the
+seed's Keras masks, as the fast "lengths" formulation would hide the difference):
+
+- LSTM, mask off: ``named_config("lstm", "original")`` (the seed's: pre-padding, no mask);
+- LSTM, mask on: the same with ``mask=True, padding="post"`` (a masked LSTM needs right
+  padding for TensorFlow's cuDNN kernel; long reviews then lose their end, not their start);
+- HAN, mask on: ``named_config("han", "original")`` (the seed's: masked, post-padding);
+- HAN, mask off: the same with ``mask=False`` (attention then also weighs padding).
+
+A case that cannot run (library not installed, out of memory, a crash, a time-out)
+becomes a row with ``status="failed"`` and the reason; the other cases still run.
+On an out-of-memory error the case is retried with half the batch size (the original
+tutorial's advice), and the row says so. Results are written after every case to
+``results.csv`` and ``results.json`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.backend import (
+    BACKEND_DISTRIBUTIONS,
+    LIVE_BACKENDS,
+    check_backend_request,
+    cpu_name,
+    is_installed,
+    library_versions,
+)
+from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
+
+MODEL_NAMES = ("lstm", "han")
+RESULT_COLUMNS = [
+    "case", "backend", "model", "mask", "status", "reason", "device",
+    "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "docs_per_second",
+    "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
+    "docs", "unique_docs", "test_docs", "batch_size", "epochs", "warmup", "repeats",
+    "padding", "rnn_masking", "jit_compile", "epoch_seconds", "wall_seconds",
+    "keras", "backend_version", "note",
+]  # fmt: skip
+OOM_MARKERS = ("out of memory", "resource_exhausted", "oom when allocating", "memoryerror")
+SMALLEST_BATCH = 4
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark run: a backend, a model ("lstm" or "han") and masking on or off."""
+
+    backend: str
+    model: str
+    mask: bool
+
+    @property
+    def name(self) -> str:
+        """e.g. "lstm-jax-mask" or "han-torch-nomask" (also the case's folder name)."""
+        return f"{self.model}-{self.backend}-{'mask' if self.mask else 'nomask'}"
+
+    @property
+    def label(self) -> str:
+        """e.g. "LSTM · jax · mask on"."""
+        return f"{self.model.upper()} · {self.backend} · mask {'on' if self.mask else 'off'}"
+
+
+def parse_masks(masks) -> list[bool]:
+    """``"off,on"`` (or a list of "on"/"off"/bools) as ``[False, True]``."""
+    if isinstance(masks, str):
+        masks = [part.strip() for part in masks.split(",") if part.strip()]
+    choices = {"off": False, "on": True, False: False, True: True}
+    unknown = [mask for mask in masks if mask not in choices]
+    if unknown:
+        raise DataError(f"masks {unknown}: use 'on' and/or 'off'")
+    return [choices[mask] for mask in masks]
+
+
+def _names(value) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip().lower() for part in value.split(",") if part.strip()]
+    return [str(part).lower() for part in value]
+
+
+def cases_for(backends=LIVE_BACKENDS, models=MODEL_NAMES, masks="off,on") -> list[Case]:
+    """Every (model × mask × backend) case, grouped by model, then masking.
+
+    ``backends`` and ``models`` are lists or comma-separated strings. Asking for CNTK,
+    Theano or an unknown backend raises ``BackendError`` before anything runs.
+    """
+    backends = [check_backend_request(name) for name in _names(backends)]
+    models = _names(models)
+    unknown = set(models) - set(MODEL_NAMES)
+    if unknown:
+        raise DataError(f"models {sorted(unknown)}: choose from {', '.join(MODEL_NAMES)}")
+    return [
+        Case(backend, model, mask)
+        for model in models
+        for mask in parse_masks(masks)
+        for backend in backends
+    ]
+
+
+def case_config(case: Case, changes: dict | None = None, batch_size: int | None = None):
+    """The seed's config for ``case.model`` with ``case.mask`` (see the module docstring).
+
+    ``changes`` are config fields to override for every case (e.g. smaller sizes for a
+    smoke run); fields the model does not have are ignored, so one dict serves both.
+    """
+    from helpers.train import MODELS, named_config
+
+    base = MODELS[case.model]["configs"]["original"]
+    fields = {field.name for field in dataclasses.fields(base)}
+    masking = {"mask": case.mask}
+    if case.mask and not base.mask:  # the LSTM: masks need right padding for cuDNN
+        masking |= {"padding": "post", "rnn_masking": "keras"}
+    sizes = {key: value for key, value in (changes or {}).items() if key in fields}
+    if batch_size:
+        sizes["batch_size"] = batch_size
+    return named_config(case.model, "original", **(sizes | masking))
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class BenchData:
+    """Training and test reviews (columns text, label) and how they were chosen."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    recipe: dict
+
+
+def training_documents(pool: pd.DataFrame, docs: int | None, seed: int = 42) -> pd.DataFrame:
+    """``docs`` training reviews, half per class, drawn from ``pool`` in a seeded order.
+
+    A class with fewer reviews than ``docs / 2`` is repeated (cycled) to fill its half:
+    an epoch still holds ``docs`` real, Fine-Foods-sized documents, which is what the
+    timing needs. ``docs=None`` keeps ``pool`` as it is.
+    """
+    if docs is None:
+        return pool.reset_index(drop=True)
+    if docs < 2 or docs % 2:
+        raise DataError(f"docs must be a positive even number (half per class), got {docs}")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for label in (0, 1):
+        rows = np.flatnonzero(pool["label"].to_numpy() == label)
+        if not len(rows):
+            raise DataError(f"no training reviews with label {label} to draw from")
+        parts.append(np.resize(rng.permutation(rows), docs // 2))
+    order = rng.permutation(np.concatenate(parts))
+    return pool.iloc[order][["text", "label"]].reset_index(drop=True)
+
+
+def data_from_source(
+    source: str = "finefoods",
+    path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    labels: str = "12v45",
+    docs: int = 10_000,
+    test_docs: int = 1_000,
+    seed: int = 42,
+) -> BenchData:
+    """The benchmark's own recipe, straight from a raw review file.
+
+    Labels ``labels`` (1–2 vs 4–5 stars by default, 3 stars dropped); ``test_docs``
+    balanced reviews are held out with the seeded ``balanced_sample``; the training
+    documents are ``docs`` of the remaining reviews, half per class (the smaller class
+    repeated when it has fewer; see ``training_documents``). With the 9,659-review
+    Fine Foods sample: 8,866 labelled (1,481 negative), 1,000 test, and for
+    ``docs=10_000`` 5,000 distinct positives and 981 negatives, each about 5 times.
+    """
+    reviews, _ = load_reviews(source, path=path, data_dir=data_dir)
+    labelled = binary_labels(reviews, labels)
+    _, test = balanced_sample(labelled, "all", test_docs, seed)
+    pool = labelled[~labelled["id"].isin(test["id"])]
+    train = training_documents(pool, docs, seed)
+    recipe = {
+        "source": source, "path": str(path or data_dir or ""), "labels": labels,
+        "seed": seed, "pool": int(len(pool)),
+    }  # fmt: skip
+    return BenchData(train, test[["text", "label"]].reset_index(drop=True), recipe)
+
+
+def data_from_split(split_dir: str | Path, docs: int | None = None, seed: int = 42) -> BenchData:
+    """A split written by notebook 01 (or ``python -m helpers data``): its training part
+    (``docs`` of it, cycled if bigger, or all when None) and its test part."""
+    train, test, manifest = read_split(split_dir)
+    recipe = {"split": str(split_dir), "source": manifest["source"],
+              "labels": manifest["labels"], "seed": seed, "pool": int(len(train))}  # fmt: skip
+    return BenchData(training_documents(train, docs, seed), test[["text", "label"]], recipe)
+
+
+def prepare_arrays(config, data: BenchData, out_dir: str | Path) -> Path:
+    """Encode ``data`` as ``config`` reads it, once; returns the ``.npz`` every case loads.
+
+    The vocabulary is fitted on the distinct training texts. Arrays: ``train_ids``,
+    ``train_labels``, ``train_lengths`` (words or sentences, for batch ordering),
+    ``test_ids``, ``test_labels``, plus ``num_words`` (embedding rows needed).
+    Tokenising and sentence splitting are cached in ``out_dir/cache``.
+    """
+    import hashlib
+
+    from helpers.text import encode_cached
+    from helpers.train import MODELS, document_lengths, model_name, text_encoder_for
+
+    model = model_name(config)
+    kind = MODELS[model]["kind"]
+    texts = data.train["text"].tolist()
+    encoder = text_encoder_for(config, list(dict.fromkeys(texts)))
+    key = hashlib.sha256(json.dumps(encoder.to_dict(), sort_keys=True).encode())
+    key.update(
+        json.dumps([texts, data.train["label"].tolist(), data.test["text"].tolist()]).encode()
+    )
+    path = Path(out_dir) / "arrays" / f"{model}-{key.hexdigest()[:16]}.npz"
+    if path.is_file():
+        return path
+    cache = Path(out_dir) / "cache"
+    train_ids, stats = encode_cached(encoder, texts, kind, cache, progress=True)
+    test_ids, _ = encode_cached(encoder, data.test["text"], kind, cache, progress=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        train_ids=train_ids,
+        train_labels=data.train["label"].to_numpy("int64"),
+        train_lengths=document_lengths(stats, kind),
+        test_ids=test_ids,
+        test_labels=data.test["label"].to_numpy("int64"),
+        num_words=encoder.num_words,
+    )
+    return path
+
+
+# --------------------------------------------------------------------------- one case (child)
+
+
+def _is_oom(text: str) -> bool:
+    return any(marker in text.lower() for marker in OOM_MARKERS)
+
+
+def run_case(spec: dict) -> dict:
+    """Train one case in this process and measure it; ``spec`` is written by the parent.
+
+    Must run in a process whose ``KERAS_BACKEND`` is ``spec["backend"]`` (the parent
+    sets it). Returns the measurements as one flat dict (see ``RESULT_COLUMNS``).
+    """
+    from helpers.backend import active_device, gpu_peak_memory_mb, use_backend
+
+    use_backend(spec["backend"])
+    import keras
+
+    from helpers.evaluate import classification_metrics
+    from helpers.models import compile_model
+    from helpers.train import MODELS, Batches, EpochTimes
+
+    model_kind = MODELS[spec["model"]]
+    arrays = np.load(spec["arrays"])
+    config = type(model_kind["configs"]["original"]).from_dict(
+        spec["config"] | {"num_words": int(arrays["num_words"])}
+    )
+    keras.utils.set_random_seed(spec["seed"])
+    model = compile_model(model_kind["build"](config), config)
+    batches = Batches(
+        arrays["train_ids"], arrays["train_labels"], config.batch_size, config.batch_order,
+        arrays["train_lengths"], trim=False, seed=spec["seed"],
+    )  # fmt: skip
+    timer = EpochTimes()
+    warmup, repeats = spec["warmup"], spec["repeats"]
+    model.fit(batches, epochs=warmup + repeats, shuffle=False, callbacks=[timer], verbose=0)
+    timed = np.array(timer.seconds[warmup:])
+    probabilities = model.predict(arrays["test_ids"], batch_size=256, verbose=0)[:, 1]
+    note = ""
+    try:
+        metrics = classification_metrics(arrays["test_labels"], probabilities)
+    except ValueError as error:  # NaN predictions: the timing still counts
+        metrics, note = {"accuracy": math.nan, "roc_auc": math.nan}, str(error)
+    versions = library_versions(spec["backend"])
+    median = float(np.median(timed))
+    return {
+        "status": "ok",
+        "device": active_device(),
+        "seconds_median": round(median, 3),
+        "seconds_min": round(float(timed.min()), 3),
+        "seconds_max": round(float(timed.max()), 3),
+        "warmup_seconds": round(float(sum(timer.seconds[:warmup])), 3),
+        "docs_per_second": round(len(arrays["train_labels"]) / median, 1),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "gpu_peak_memory_mb": gpu_peak_memory_mb(),
+        "accuracy": metrics["accuracy"],
+        "roc_auc": metrics["roc_auc"],
+        "batch_size": config.batch_size,
+        "jit_compile": str(model.jit_compile),
+        "epoch_seconds": [round(s, 3) for s in timer.seconds],
+        "keras": versions["keras"],
+        "backend_version": " ".join(v for k, v in versions.items() if k != "keras"),
+        "note": note,
+    }
+
+
+def worker_main(argv: list[str]) -> int:
+    """Child entry point: ``python -m helpers.bench SPEC.json`` writes ``spec["result"]``."""
+    spec = json.loads(Path(argv[0]).read_text())
+    try:
+        result = run_case(spec)
+    except ImportError as error:
+        result = {"status": "failed", "reason": f"not installed: {error}"}
+    except Exception as error:  # a failed case is a result: the parent moves on
+        text = f"{type(error).__name__}: {error}"
+        first = text.splitlines()[0][:300]
+        reason = f"out of memory ({first})" if _is_oom(text) else first
+        result = {"status": "failed", "reason": reason, "oom": _is_oom(text)}
+    Path(spec["result"]).write_text(json.dumps(result, default=float) + "\n")
+    return 0 if result["status"] == "ok" else 1
+
+
+# --------------------------------------------------------------------------- all cases (parent)
+
+
+def _spawn(spec: dict, folder: Path, env: dict | None, timeout: float) -> dict:
+    """Run one case in a child process; a dict with at least ``status`` and ``reason``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec_path, result_path = folder / "spec.json", folder / "result.json"
+    result_path.unlink(missing_ok=True)
+    spec_path.write_text(json.dumps(spec | {"result": str(result_path)}, indent=2) + "\n")
+    child_env = {**os.environ, **(env or {}), "KERAS_BACKEND": spec["backend"]}
+    started = time.perf_counter()
+    with open(folder / "log.txt", "w") as log:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "helpers.bench", str(spec_path)],
+                env=child_env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+            )  # fmt: skip
+            returncode = done.returncode
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "reason": f"timed out after {timeout:g} s"}
+    wall = round(time.perf_counter() - started, 1)
+    if result_path.is_file():
+        return json.loads(result_path.read_text()) | {"wall_seconds": wall}
+    lines = (folder / "log.txt").read_text(errors="replace").strip().splitlines()
+    last = lines[-1][:300] if lines else "no output"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        oom = -returncode == signal.SIGKILL
+        reason = f"killed by {name}" + (" (out of memory?)" if oom else "")
+        return {"status": "failed", "reason": reason, "oom": oom, "wall_seconds": wall}
+    return {"status": "failed", "reason": last, "oom": _is_oom(last), "wall_seconds": wall}
+
+
+def run_one(spec: dict, folder: Path, env=None, timeout: float = 7200) -> dict:
+    """``_spawn`` with the out-of-memory advice applied: retry at half the batch size."""
+    notes = []
+    while True:
+        result = _spawn(spec, folder, env, timeout)
+        batch = spec["config"]["batch_size"]
+        if not result.get("oom") or batch // 2 < SMALLEST_BATCH:
+            break
+        notes.append(f"out of memory at batch size {batch}, retried with {batch // 2}")
+        spec = spec | {"config": spec["config"] | {"batch_size": batch // 2}}
+    result.pop("oom", None)
+    if notes:
+        result["note"] = "; ".join([*notes, result.get("note", "")]).strip("; ")
+    result.setdefault("batch_size", spec["config"]["batch_size"])
+    return result
+
+
+def write_results(rows: list[dict], settings: dict, out_dir: Path) -> pd.DataFrame:
+    """``results.json`` (settings + rows) and ``results.csv`` (rows), replaced atomically."""
+    frame = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+    for name, text in (
+        ("results.json", json.dumps({"settings": settings, "cases": rows}, indent=2, default=str)),
+        ("results.csv", frame.to_csv(index=False)),
+    ):
+        partial = out_dir / f"{name}.partial"
+        partial.write_text(text + ("\n" if name.endswith("json") else ""))
+        os.replace(partial, out_dir / name)
+    return frame
+
+
+def run_benchmark(
+    cases: list[Case],
+    data: BenchData,
+    out_dir: str | Path,
+    repeats: int = 3,
+    warmup: int = 1,
+    batch_size: int | None = None,
+    changes: dict | None = None,
+    seed: int = 42,
+    timeout: float = 7200,
+    env: dict | None = None,
+    log=print,
+) -> pd.DataFrame:
+    """Run every case in its own process; returns one row per case (``RESULT_COLUMNS``).
+
+    ``repeats`` timed epochs follow ``warmup`` untimed ones; ``batch_size`` overrides
+    the configs' (50); ``changes`` overrides config fields for every case (smoke runs);
+    ``timeout`` is seconds per case; ``env`` adds environment variables for the children.
+    ``results.csv`` and ``results.json`` in ``out_dir`` are rewritten after every case.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        check_backend_request(case.backend)
+    settings = {
+        "repeats": repeats, "warmup": warmup, "batch_size": batch_size, "changes": changes,
+        "seed": seed, "data": data.recipe, "docs": len(data.train), "test_docs": len(data.test),
+        "host_cpu": cpu_name(), "python": sys.version.split()[0],
+    }  # fmt: skip
+    configs = [case_config(case, changes, batch_size) for case in cases]  # fail before running
+    arrays: dict[str, Path] = {}
+    rows: list[dict] = []
+    frame = write_results(rows, settings, out)
+    for case, config in zip(cases, configs, strict=True):
+        row = {
+            "case": case.name, "backend": case.backend, "model": case.model, "mask": case.mask,
+            "docs": len(data.train), "unique_docs": int(data.train["text"].nunique()),
+            "test_docs": len(data.test), "epochs": warmup + repeats, "warmup": warmup,
+            "repeats": repeats, "padding": config.padding,
+            "rnn_masking": config.rnn_masking if config.mask else "none",
+        }  # fmt: skip
+        log(f"{case.label}: running")
+        if not is_installed(case.backend):
+            install = " ".join(BACKEND_DISTRIBUTIONS[case.backend])
+            result = {"status": "failed", "reason": f"not installed (pip install {install})"}
+        else:
+            encoding = json.dumps([case.model, config.padding])
+            if encoding not in arrays:
+                arrays[encoding] = prepare_arrays(config, data, out)
+            spec = {
+                "backend": case.backend, "model": case.model, "config": config.to_dict(),
+                "arrays": str(arrays[encoding]), "warmup": warmup, "repeats": repeats,
+                "seed": seed,
+            }  # fmt: skip
+            result = run_one(spec, out / "cases" / case.name, env, timeout)
+        rows.append(row | result)
+        frame = write_results(rows, settings, out)
+        log(f"{case.label}: {_one_line(rows[-1])}")
+    return frame
+
+
+def _one_line(row: dict) -> str:
+    if row["status"] != "ok":
+        return f"failed: {row['reason']}"
+    return (
+        f"{row['seconds_median']:.2f} s per epoch ({row['seconds_min']:.2f}–"
+        f"{row['seconds_max']:.2f}), {row['docs_per_second']:.0f} docs/s, "
+        f"accuracy {row['accuracy']:.3f}, AUC {row['roc_auc']:.3f}"
+    )
+
+
+# --------------------------------------------------------------------------- reading results
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """The rows of a ``results.json`` (or the folder holding it) as a DataFrame."""
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    if not path.is_file():
+        raise DataError(f"{path}: no benchmark results here (run `python -m helpers bench`)")
+    cases = json.loads(path.read_text())["cases"]
+    return pd.DataFrame(cases).reindex(columns=RESULT_COLUMNS)
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One readable row per case: seconds per epoch with its spread, throughput, memory,
+    quality, and the reason for a failed case."""
+
+    def spread(row):
+        if row["status"] != "ok":
+            return ""
+        return f"{row['seconds_median']:.2f} ({row['seconds_min']:.2f}–{row['seconds_max']:.2f})"
+
+    table = pd.DataFrame(
+        {
+            "model": frame["model"].str.upper(),
+            "mask": frame["mask"].map({True: "on", False: "off"}),
+            "backend": frame["backend"],
+            "s / epoch (min–max)": frame.apply(spread, axis=1),
+            "warm-up s": frame["warmup_seconds"],
+            "docs / s": frame["docs_per_second"],
+            "peak MB": frame["peak_memory_mb"],
+            "accuracy": frame["accuracy"],
+            "AUC": frame["roc_auc"],
+            "batch": frame["batch_size"],
+            "status": frame["status"].where(
+                frame["status"] == "ok", "failed: " + frame["reason"].astype(str)
+            ),
+        }
+    )
+    return table.fillna("")
+
+
+def speed_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median seconds per epoch as (model, mask) × backend, and each over the fastest."""
+    ok = frame[frame["status"] == "ok"]
+    seconds = ok.pivot_table(
+        index=["model", "mask"], columns="backend", values="seconds_median", aggfunc="first"
+    )
+    ratios = seconds.div(seconds.min(axis=1), axis=0).round(1)
+    return pd.concat({"s / epoch": seconds.round(2), "× fastest": ratios}, axis=1)
+
+
+def plot_benchmark(frame: pd.DataFrame, ax=None):
+    """Horizontal bars: median seconds per epoch per case, min–max as error bars.
+
+    Failed cases are listed with "failed" instead of a bar. A log scale is used when
+    the slowest case takes more than 20 times the fastest.
+    """
+    import matplotlib.pyplot as plt
+
+    colours = {"tensorflow": "#ff8f00", "jax": "#5e35b1", "torch": "#d84315"}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * len(frame) + 1.2))
+    labels = [Case(r.backend, r.model, bool(r.mask)).label for r in frame.itertuples()]
+    positions = np.arange(len(frame))[::-1]
+    ok = (frame["status"] == "ok").to_numpy()
+    median = frame["seconds_median"].to_numpy(dtype=float)
+    errors = np.vstack([median - frame["seconds_min"], frame["seconds_max"] - median])
+    ax.barh(
+        positions[ok], median[ok], xerr=errors[:, ok], capsize=3,
+        color=[colours.get(b, "grey") for b in frame["backend"][ok]],
+    )  # fmt: skip
+    for position, value in zip(positions[ok], median[ok], strict=True):
+        ax.annotate(f" {value:.2f} s", (value, position), va="center", fontsize=8)
+    for position in positions[~ok]:
+        ax.annotate(" failed", (0, position), va="center", fontsize=8, color="crimson")
+    if ok.any() and median[ok].max() > 20 * median[ok].min():
+        ax.set_xscale("log")
+    ax.set_yticks(positions, labels)
+    ax.set_xlabel("seconds per epoch (median of the timed epochs; bars: min–max)")
+    docs = int(frame["docs"].iloc[0]) if len(frame) else 0
+    ax.set_title(f"Training time per epoch, {docs:,} documents")
+    return ax
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(sys.argv[1:]))
