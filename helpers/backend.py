@@ -185,12 +185,17 @@ def describe_active() -> str:
 def activate(name: str = "") -> str:
     """Select backend ``name`` (empty: keep ``$KERAS_BACKEND``), import Keras, describe it.
 
-    For the first cell of a notebook whose parameters say ``keras_backend = ""``.
+    For the first cell of a notebook whose parameters say ``keras_backend = ""``. A
+    backend that cannot run stops the notebook with the explanation (``SystemExit``),
+    not a traceback.
     """
-    if name:
-        use_backend(name)
-    else:
-        check_backend_request()
+    try:
+        if name:
+            use_backend(name)
+        else:
+            check_backend_request()
+    except BackendError as error:
+        raise SystemExit(f"error: {error}") from None
     return describe_active()
 
 

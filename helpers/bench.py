@@ -381,7 +381,7 @@ def _spawn(spec: dict, folder: Path, env: dict | None, timeout: float) -> dict:
     return {"status": "failed", "reason": last, "oom": _is_oom(last), "wall_seconds": wall}
 
 
-def run_one(spec: dict, folder: Path, env=None, timeout: float = 7200) -> dict:
+def run_one(spec: dict, folder: Path, env=None, timeout: float = 6 * 3600) -> dict:
     """``_spawn`` with the out-of-memory advice applied: retry at half the batch size."""
     notes = []
     while True:
@@ -420,7 +420,7 @@ def run_benchmark(
     batch_size: int | None = None,
     changes: dict | None = None,
     seed: int = 42,
-    timeout: float = 7200,
+    timeout: float = 6 * 3600,
     env: dict | None = None,
     log=print,
 ) -> pd.DataFrame:
@@ -431,6 +431,8 @@ def run_benchmark(
     ``timeout`` is seconds per case; ``env`` adds environment variables for the children.
     ``results.csv`` and ``results.json`` in ``out_dir`` are rewritten after every case.
     """
+    if repeats < 1 or warmup < 0:
+        raise DataError(f"need at least one timed epoch (repeats={repeats}, warmup={warmup})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for case in cases:
@@ -476,8 +478,8 @@ def _one_line(row: dict) -> str:
     if row["status"] != "ok":
         return f"failed: {row['reason']}"
     return (
-        f"{row['seconds_median']:.2f} s per epoch ({row['seconds_min']:.2f}–"
-        f"{row['seconds_max']:.2f}), {row['docs_per_second']:.0f} docs/s, "
+        f"{row['seconds_median']:.3g} s per epoch ({row['seconds_min']:.3g}–"
+        f"{row['seconds_max']:.3g}), {row['docs_per_second']:.0f} docs/s, "
         f"accuracy {row['accuracy']:.3f}, AUC {row['roc_auc']:.3f}"
     )
 
@@ -502,7 +504,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     def spread(row):
         if row["status"] != "ok":
             return ""
-        return f"{row['seconds_median']:.2f} ({row['seconds_min']:.2f}–{row['seconds_max']:.2f})"
+        return f"{row['seconds_median']:.3g} ({row['seconds_min']:.3g}–{row['seconds_max']:.3g})"
 
     table = pd.DataFrame(
         {
@@ -555,7 +557,7 @@ def plot_benchmark(frame: pd.DataFrame, ax=None):
         color=[colours.get(b, "grey") for b in frame["backend"][ok]],
     )  # fmt: skip
     for position, value in zip(positions[ok], median[ok], strict=True):
-        ax.annotate(f" {value:.2f} s", (value, position), va="center", fontsize=8)
+        ax.annotate(f" {value:.3g} s", (value, position), va="center", fontsize=8)
     for position in positions[~ok]:
         ax.annotate(" failed", (0, position), va="center", fontsize=8, color="crimson")
     if ok.any() and median[ok].max() > 20 * median[ok].min():

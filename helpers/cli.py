@@ -87,13 +87,19 @@ def add_run_command(commands) -> None:
         "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
     )
     run.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these")
+    run.add_argument(
+        "--backend", help="Keras backend for every notebook (default: $KERAS_BACKEND or tensorflow)"
+    )
     run.set_defaults(run=run_series_command)
 
 
 def run_series_command(args) -> int:
     from helpers.series import run_series
 
-    result = run_series(args.preset, out_dir=args.out, data_dir=args.data_dir, only=args.only)
+    overrides = {"keras_backend": args.backend} if args.backend else {}
+    result = run_series(
+        args.preset, out_dir=args.out, data_dir=args.data_dir, only=args.only, overrides=overrides
+    )
     return 0 if result.ok else 1
 
 
@@ -243,7 +249,7 @@ def add_backend_commands(commands) -> None:
         "--set", action="append", default=[], metavar="FIELD=VALUE",
         help="override a config field for every case, e.g. --set units=8 (repeatable)",
     )  # fmt: skip
-    bench.add_argument("--timeout", type=float, default=7200, help="seconds per case")
+    bench.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per case")
     bench.add_argument("--seed", type=int, default=42)
     bench.add_argument("--out", required=True, help="output folder")
     bench.set_defaults(run=run_bench)

@@ -16,13 +16,37 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 # Sizes: "workshop" fits the Fine Foods sample in shared/data (1,481 negative
-# reviews) and a 2-core laptop CPU, a few minutes per notebook; "full" is the
+# reviews) and a 2-core laptop CPU, a few minutes per notebook (at most 10 epochs per
+# model, early stopping often ends sooner); "full" is the
 # seed's 10,000 / 10,000 split and epoch counts, for a GPU; "smoke" is for tests: an
 # easy split (1 vs 5 stars) and 3 epochs, enough to be clearly above chance.
 PRESETS: dict[str, dict] = {
-    "workshop": {"source": "finefoods", "labels": "12v45", "n_train": 1480, "n_test": 1480},
-    "full": {"source": "finefoods", "labels": "12v45", "n_train": 10000, "n_test": 10000},
-    "smoke": {"source": "finefoods", "labels": "1v5", "n_train": 600, "n_test": 200, "epochs": 3},
+    "workshop": {
+        "source": "finefoods",
+        "labels": "12v45",
+        "n_train": 1480,
+        "n_test": 1480,
+        "epochs": 10,
+    },
+    "full": {
+        "source": "finefoods",
+        "labels": "12v45",
+        "n_train": 10000,
+        "n_test": 10000,
+        "bench_docs": 0,  # notebook 05 times every training review
+        "bench_repeats": 3,
+    },
+    "smoke": {
+        "source": "finefoods",
+        "labels": "1v5",
+        "n_train": 600,
+        "n_test": 200,
+        "epochs": 3,
+        "bench_docs": 64,
+        "bench_repeats": 1,
+        "bench_models": "lstm",
+        "bench_changes": {"num_words": 2000, "embedding_dim": 16, "units": 8, "max_words": 60},
+    },
 }
 
 
@@ -61,9 +85,12 @@ def run_series(
     import papermill
     from nbconvert import HTMLExporter
 
+    from helpers.backend import check_backend_request
     from helpers.data import locate
 
     parameters = {**PRESETS[preset], **(overrides or {})}
+    if parameters.get("keras_backend"):
+        check_backend_request(parameters["keras_backend"])
     raw = Path(data_dir).resolve() if data_dir else None
     data_file = locate(parameters["source"], data_dir=raw)
     out = Path(out_dir or Path("output") / preset).resolve()

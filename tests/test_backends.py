@@ -110,3 +110,10 @@ def test_a_model_saved_under_one_backend_predicts_the_same_under_the_others(tmp_
             np.testing.assert_allclose(
                 results[backend][name], saved, atol=1e-4, err_msg=f"{name} under {backend}"
             )
+
+
+def test_activate_stops_a_notebook_with_the_explanation():
+    from helpers.backend import activate
+
+    with pytest.raises(SystemExit, match="cannot run any more"):
+        activate("theano")

@@ -33,8 +33,15 @@ def printed(notebook_path) -> str:
 
 def test_every_notebook_ran_and_has_an_html_copy(series):
     names = [p.name for p in series.executed]
-    assert names == ["01_data.ipynb", "02_word2vec.ipynb", "03_lstm.ipynb", "04_han.ipynb"]
+    assert names == [
+        "01_data.ipynb",
+        "02_word2vec.ipynb",
+        "03_lstm.ipynb",
+        "04_han.ipynb",
+        "05_backends.ipynb",
+    ]
     for executed in series.executed:
+        assert "backend tensorflow" in printed(executed) and "device: CPU" in printed(executed)
         assert executed.with_suffix(".html").stat().st_size > 10_000
 
 
@@ -107,3 +114,13 @@ def test_04_han_trains_explains_and_reloads(series):
     assert html.count("rgba(255,152,0,") > 50  # highlighted words of the example reviews
     for figure in ("04_training_curves", "04_roc_confusion"):
         assert (series.out_dir / "figures" / f"{figure}.png").stat().st_size > 10_000
+
+
+def test_05_backends_benchmarks_every_case_and_plots_it(series):
+    rows = json.loads((series.out_dir / "benchmark" / "results.json").read_text())["cases"]
+    cases = {(row["backend"], row["model"], row["mask"]) for row in rows}
+    assert cases == {(b, "lstm", m) for b in ("tensorflow", "jax", "torch") for m in (False, True)}
+    assert all(row["status"] == "ok" and row["seconds_median"] > 0 for row in rows)
+    assert (series.out_dir / "figures" / "05_backends.png").stat().st_size > 10_000
+    text = printed(series.out_dir / "05_backends.ipynb")
+    assert "cntk: retired" in text
