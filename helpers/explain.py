@@ -104,11 +104,19 @@ def _notes(e: Explanation) -> str:
     return f"; {'; '.join(notes)}" if notes else ""
 
 
+def _shade(weight: float, count: int) -> float:
+    """Colour strength 0..1: how far ``weight`` is above an even share (1 / ``count``).
+
+    An average item is faint (1/3) and three times the average or more is full colour,
+    so a model that spreads its attention evenly shows no false emphasis.
+    """
+    return min(1.0, weight * count / 3)
+
+
 def to_html(explanations: list[Explanation]) -> str:
     """Sentences shaded blue by their weight, words highlighted orange by theirs.
 
-    Shades are relative to the heaviest sentence of the text and the heaviest word
-    of the sentence, so every text uses the full range.
+    Hovering over a word or a sentence's percentage shows its exact weight.
     """
     blocks = []
     for e in explanations:
@@ -117,19 +125,18 @@ def to_html(explanations: list[Explanation]) -> str:
             f'<div style="font-weight:bold;color:{colour}">{e.label} '
             f"(P(positive) = {e.probability:.3f}){html.escape(_notes(e))}</div>"
         )
-        top_sentence = max((s.weight for s in e.sentences), default=1.0) or 1.0
         rows = []
         for s in e.sentences:
-            top_word = max((w for _, w in s.words), default=1.0) or 1.0
             words = " ".join(
-                f'<span title="{v:.3f}" style="background:rgba(255,152,0,{v / top_word:.2f});'
-                f'padding:0 1px">{html.escape(w)}</span>'
+                f'<span title="{v:.3f}" style="background:rgba(255,152,0,'
+                f'{_shade(v, len(s.words)):.2f});padding:0 1px">{html.escape(w)}</span>'
                 for w, v in s.words
             )
+            strength = 0.6 * _shade(s.weight, len(e.sentences))
             rows.append(
-                f'<div style="background:rgba(33,150,243,{0.6 * s.weight / top_sentence:.2f});'
-                f'padding:2px 4px;margin:1px 0"><span style="display:inline-block;width:3.5em;'
-                f'color:#555">{s.weight:.0%}</span>{words}</div>'
+                f'<div style="background:rgba(33,150,243,{strength:.2f});padding:2px 4px;'
+                f'margin:1px 0"><span style="display:inline-block;width:3.5em;color:#555" '
+                f'title="{s.weight:.3f}">{s.weight:.0%}</span>{words}</div>'
             )
         blocks.append(
             f'<div style="font-family:sans-serif;margin:0 0 12px 0">{heading}{"".join(rows)}</div>'
