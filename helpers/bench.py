@@ -29,6 +29,13 @@ seed's Keras masks, as the fast "lengths" formulation would hide the difference)
 - HAN, mask on: ``named_config("han", "original")`` (the seed's: masked, post-padding);
 - HAN, mask off: the same with ``mask=False`` (attention then also weighs padding).
 
+Recipes. Every case above is the *padded* recipe: full-length batches, as the seed
+trained. The *fast* recipe (``recipes="padded,fast"``) keeps the seed's model and
+optimizer but stops paying for padding: masks through ``rnn_masking="lengths"`` (no
+mask inside the recurrent layers, so their fast kernels stay usable), batches of
+documents of similar length (``batch_order="by_length"``), each padded only to its
+own longest document (``trim``). ``benchmarks/padding.py`` compares the two.
+
 A case that cannot run (library not installed, out of memory, a crash, a time-out)
 becomes a row with ``status="failed"`` and the reason; the other cases still run.
 On an out-of-memory error the case is retried with half the batch size (the original
@@ -64,8 +71,9 @@ from helpers.backend import (
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
 
 MODEL_NAMES = ("lstm", "han")
+RECIPES = ("padded", "fast")
 RESULT_COLUMNS = [
-    "case", "backend", "model", "mask", "status", "reason", "device",
+    "case", "backend", "model", "mask", "recipe", "status", "reason", "device",
     "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "docs_per_second",
     "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
     "docs", "unique_docs", "test_docs", "batch_size", "epochs", "warmup", "repeats",
@@ -81,20 +89,25 @@ SMALLEST_BATCH = 4
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmark run: a backend, a model ("lstm" or "han") and masking on or off."""
+    """One benchmark run: a backend, a model ("lstm" or "han"), masking on or off, and
+    the recipe ("padded" as the seed trained, or "fast": see the module docstring)."""
 
     backend: str
     model: str
     mask: bool
+    recipe: str = "padded"
 
     @property
     def name(self) -> str:
-        """e.g. "lstm-jax-mask" or "han-torch-nomask" (also the case's folder name)."""
-        return f"{self.model}-{self.backend}-{'mask' if self.mask else 'nomask'}"
+        """e.g. "lstm-jax-mask" or "han-torch-mask-fast" (also the case's folder name)."""
+        fast = "-fast" if self.recipe == "fast" else ""
+        return f"{self.model}-{self.backend}-{'mask' if self.mask else 'nomask'}{fast}"
 
     @property
     def label(self) -> str:
-        """e.g. "LSTM · jax · mask on"."""
+        """e.g. "LSTM · jax · mask on" or "HAN · torch · fast"."""
+        if self.recipe == "fast":
+            return f"{self.model.upper()} · {self.backend} · fast"
         return f"{self.model.upper()} · {self.backend} · mask {'on' if self.mask else 'off'}"
 
 
@@ -115,21 +128,29 @@ def _names(value) -> list[str]:
     return [str(part).lower() for part in value]
 
 
-def cases_for(backends=LIVE_BACKENDS, models=MODEL_NAMES, masks="off,on") -> list[Case]:
-    """Every (model × mask × backend) case, grouped by model, then masking.
+def cases_for(
+    backends=LIVE_BACKENDS, models=MODEL_NAMES, masks="off,on", recipes="padded"
+) -> list[Case]:
+    """Every (model × mask × backend) case, grouped by model, then masking; with
+    ``"fast"`` in ``recipes`` also one fast case (always masked) per model and backend.
 
-    ``backends`` and ``models`` are lists or comma-separated strings. Asking for CNTK,
-    Theano or an unknown backend raises ``BackendError`` before anything runs.
+    ``backends``, ``models`` and ``recipes`` are lists or comma-separated strings. Asking
+    for CNTK, Theano or an unknown backend raises ``BackendError`` before anything runs.
     """
+    recipes = _names(recipes)
+    if set(recipes) - set(RECIPES):
+        raise DataError(f"recipes {recipes}: choose from {', '.join(RECIPES)}")
     backends = [check_backend_request(name) for name in _names(backends)]
     models = _names(models)
     unknown = set(models) - set(MODEL_NAMES)
     if unknown:
         raise DataError(f"models {sorted(unknown)}: choose from {', '.join(MODEL_NAMES)}")
+    padded = [(mask, "padded") for mask in parse_masks(masks)] if "padded" in recipes else []
+    fast = [(True, "fast")] if "fast" in recipes else []
     return [
-        Case(backend, model, mask)
+        Case(backend, model, mask, recipe)
         for model in models
-        for mask in parse_masks(masks)
+        for mask, recipe in padded + fast
         for backend in backends
     ]
 
@@ -147,6 +168,8 @@ def case_config(case: Case, changes: dict | None = None, batch_size: int | None 
     masking = {"mask": case.mask}
     if case.mask and not base.mask:  # the LSTM: masks need right padding for cuDNN
         masking |= {"padding": "post", "rnn_masking": "keras"}
+    if case.recipe == "fast":
+        masking |= {"padding": "post", "rnn_masking": "lengths", "batch_order": "by_length"}
     sizes = {key: value for key, value in (changes or {}).items() if key in fields}
     if batch_size:
         sizes["batch_size"] = batch_size
@@ -297,11 +320,13 @@ def run_case(spec: dict) -> dict:
     model = compile_model(model_kind["build"](config), config)
     batches = Batches(
         arrays["train_ids"], arrays["train_labels"], config.batch_size, config.batch_order,
-        arrays["train_lengths"], trim=False, seed=spec["seed"],
+        arrays["train_lengths"], trim=spec.get("trim", False), seed=spec["seed"],
     )  # fmt: skip
     timer = EpochTimes()
     warmup, repeats = spec["warmup"], spec["repeats"]
-    model.fit(batches, epochs=warmup + repeats, shuffle=False, callbacks=[timer], verbose=0)
+    model.fit(
+        batches.fit_input(), epochs=warmup + repeats, shuffle=False, callbacks=[timer], verbose=0
+    )
     timed = np.array(timer.seconds[warmup:])
     probabilities = model.predict(arrays["test_ids"], batch_size=256, verbose=0)[:, 1]
     note = ""
@@ -449,6 +474,7 @@ def run_benchmark(
     for case, config in zip(cases, configs, strict=True):
         row = {
             "case": case.name, "backend": case.backend, "model": case.model, "mask": case.mask,
+            "recipe": case.recipe,
             "docs": len(data.train), "unique_docs": int(data.train["text"].nunique()),
             "test_docs": len(data.test), "epochs": warmup + repeats, "warmup": warmup,
             "repeats": repeats, "padding": config.padding,
@@ -465,7 +491,7 @@ def run_benchmark(
             spec = {
                 "backend": case.backend, "model": case.model, "config": config.to_dict(),
                 "arrays": str(arrays[encoding]), "warmup": warmup, "repeats": repeats,
-                "seed": seed,
+                "seed": seed, "trim": case.recipe == "fast",
             }  # fmt: skip
             result = run_one(spec, out / "cases" / case.name, env, timeout)
         rows.append(row | result)
@@ -510,6 +536,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "model": frame["model"].str.upper(),
             "mask": frame["mask"].map({True: "on", False: "off"}),
+            "recipe": frame["recipe"].fillna("padded"),
             "backend": frame["backend"],
             "s / epoch (min–max)": frame.apply(spread, axis=1),
             "warm-up s": frame["warmup_seconds"],
@@ -530,7 +557,10 @@ def speed_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     """Median seconds per epoch as (model, mask) × backend, and each over the fastest."""
     ok = frame[frame["status"] == "ok"]
     seconds = ok.pivot_table(
-        index=["model", "mask"], columns="backend", values="seconds_median", aggfunc="first"
+        index=["model", "mask", "recipe"],
+        columns="backend",
+        values="seconds_median",
+        aggfunc="first",
     )
     ratios = seconds.div(seconds.min(axis=1), axis=0).round(1)
     return pd.concat({"s / epoch": seconds.round(2), "× fastest": ratios}, axis=1)
@@ -547,7 +577,12 @@ def plot_benchmark(frame: pd.DataFrame, ax=None):
     colours = {"tensorflow": "#ff8f00", "jax": "#5e35b1", "torch": "#d84315"}
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.45 * len(frame) + 1.2))
-    labels = [Case(r.backend, r.model, bool(r.mask)).label for r in frame.itertuples()]
+    labels = [
+        Case(
+            r.backend, r.model, bool(r.mask), r.recipe if isinstance(r.recipe, str) else "padded"
+        ).label
+        for r in frame.itertuples()
+    ]
     positions = np.arange(len(frame))[::-1]
     ok = (frame["status"] == "ok").to_numpy()
     median = frame["seconds_median"].to_numpy(dtype=float)

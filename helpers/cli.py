@@ -233,6 +233,9 @@ def add_backend_commands(commands) -> None:
     bench.add_argument("--backends", default="tensorflow,jax,torch", help="comma-separated")
     bench.add_argument("--models", default="lstm,han", help="comma-separated: lstm, han")
     bench.add_argument("--masks", default="off,on", help="comma-separated: off, on")
+    bench.add_argument(
+        "--recipes", default="padded", help="comma-separated: padded (the seed's), fast"
+    )
     bench.add_argument("--split", help="a split folder (from `data` or notebook 01) to use instead")
     bench.add_argument("--source", choices=sorted(SOURCES), default="finefoods")
     bench.add_argument("--path", help="the source file (default: look in --data-dir)")
@@ -282,7 +285,7 @@ def run_bench(args) -> int:
 
     from helpers import bench
 
-    cases = bench.cases_for(args.backends, args.models, args.masks)
+    cases = bench.cases_for(args.backends, args.models, args.masks, args.recipes)
     if args.split:
         data = bench.data_from_split(args.split, args.docs, args.seed)
     else:

@@ -29,6 +29,27 @@ def test_cases_cover_models_masks_and_backends_and_refuse_retired_ones():
         bench.parse_masks("maybe")
 
 
+def test_fast_cases_keep_the_seeds_model_but_not_its_padding():
+    cases = bench.cases_for("jax", "lstm,han", "off", "padded,fast")
+    assert [case.name for case in cases] == [
+        "lstm-jax-nomask",
+        "lstm-jax-mask-fast",
+        "han-jax-nomask",
+        "han-jax-mask-fast",
+    ]
+    fast = bench.case_config(cases[1])
+    seed = bench.case_config(bench.Case("jax", "lstm", False))
+    assert (fast.mask, fast.padding, fast.rnn_masking, fast.batch_order) == (
+        True, "post", "lengths", "by_length"
+    )  # fmt: skip
+    assert (fast.learning_rate, fast.optimizer, fast.units) == (
+        seed.learning_rate, seed.optimizer, seed.units
+    )  # fmt: skip
+    assert cases[1].label == "LSTM · jax · fast"
+    with pytest.raises(bench.DataError):
+        bench.cases_for(recipes="turbo")
+
+
 def test_case_configs_are_the_seeds_with_masking_switched():
     config = lambda model, mask: bench.case_config(bench.Case("jax", model, mask))  # noqa: E731
     assert (config("lstm", False).mask, config("lstm", False).padding) == (False, "pre")
@@ -128,6 +149,7 @@ def tiny_benchmark(shared_data, tmp_path_factory):
         sets = [arg for field, value in TINY.items() for arg in ("--set", f"{field}={value}")]
         status = main(
             ["bench", "--backends", ",".join(INSTALLED), "--models", "lstm", "--masks", "off,on",
+             "--recipes", "padded,fast",
              "--data-dir", str(shared_data), "--docs", "128", "--test-docs", "100",
              "--repeats", "1", "--batch-size", "32", "--out", str(out), *sets]
         )  # fmt: skip
@@ -143,11 +165,11 @@ def test_tiny_benchmark_writes_one_complete_row_per_case(tiny_benchmark):
     assert status == 1  # one case failed
     saved = json.loads((out / "results.json").read_text())
     frame = pd.read_csv(out / "results.csv")
-    assert len(frame) == len(saved["cases"]) == 2 * len(INSTALLED)
+    assert len(frame) == len(saved["cases"]) == 3 * len(INSTALLED)
     assert saved["settings"]["docs"] == 128 and saved["settings"]["repeats"] == 1
     ok = frame[frame["status"] == "ok"]
     assert sorted(ok["case"]) == sorted(
-        f"lstm-{b}-{m}" for b in INSTALLED for m in ("nomask", "mask")
+        f"lstm-{b}-{m}" for b in INSTALLED for m in ("nomask", "mask", "mask-fast")
         if (b, m) != (broken, "mask")
     )  # fmt: skip
     for column in ("seconds_median", "seconds_min", "seconds_max", "warmup_seconds",
