@@ -4,8 +4,12 @@ Train on the training texts only: vectors learnt from the test texts would leak
 them into the model. Nothing here imports Keras; the matrix is plain NumPy.
 """
 
+import hashlib
+import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from gensim.models import Word2Vec
@@ -66,6 +70,28 @@ def train_word2vec(
             callbacks=[_EpochBar(bar)],
         )
     return model.wv
+
+
+def cached_word2vec(texts: Iterable[str], cache_dir: str | Path, **settings) -> KeyedVectors:
+    """``train_word2vec`` on the sentences of ``texts``, stored in ``cache_dir`` and reused.
+
+    Keyed by a hash of the texts and ``settings``, so the LSTM and the HAN, or a re-run
+    of a notebook, share one training instead of repeating sentence splitting and
+    word2vec. One file per key, in word2vec's binary format, written atomically.
+    """
+    texts = list(texts)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    path = Path(cache_dir) / f"word2vec-{digest.hexdigest()[:20]}.bin"
+    if path.is_file():
+        return KeyedVectors.load_word2vec_format(str(path), binary=True)
+    vectors = train_word2vec(word2vec_sentences(texts), **settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    vectors.save_word2vec_format(str(partial), binary=True)
+    os.replace(partial, path)
+    return vectors
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.data import DataError
-from helpers.embeddings import embedding_matrix, train_word2vec, word2vec_sentences
+from helpers.embeddings import cached_word2vec, embedding_matrix
 from helpers.models import (
     HAN_CONFIGS,
     LSTM_CONFIGS,
@@ -359,8 +359,9 @@ def fit_classifier(
     """Encode, (optionally) initialise from word2vec, build, train and save.
 
     word2vec learns from the training texts plus ``unlabelled_texts`` (reviews in
-    neither split; never test texts). Encoded arrays are cached in
-    ``out_dir/../cache`` so that re-runs skip tokenising and sentence splitting.
+    neither split; never test texts). Encoded arrays and word vectors are cached in
+    ``out_dir/../cache`` so that re-runs and the other model skip tokenising, sentence
+    splitting and word2vec.
     ``trim`` (pad each batch only to its longest item) defaults to on for
     post-padded configs, the only ones it can trim.
     """
@@ -374,8 +375,9 @@ def fit_classifier(
     extra: dict = {"encoding": str(stats).splitlines()[0]}
     matrix = None
     if word2vec:
-        vectors = train_word2vec(
-            word2vec_sentences([*train_texts, *unlabelled_texts]),
+        vectors = cached_word2vec(
+            [*train_texts, *unlabelled_texts],
+            out.parent / "cache",
             vector_size=config.embedding_dim,
             min_count=3,
             epochs=WORD2VEC_EPOCHS,

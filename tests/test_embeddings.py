@@ -93,3 +93,17 @@ def test_real_reviews_put_related_words_among_the_nearest(review_vectors, word, 
     # Two hits among 20 of ~3,600 words: random vectors would almost never manage it.
     nearest = {neighbour for neighbour, _ in nearest_words(review_vectors, word, n=20)}
     assert len(nearest & related) >= 2, sorted(nearest)
+
+
+def test_cached_word2vec_trains_once_and_gives_the_same_vectors(tmp_path, monkeypatch):
+    from helpers import embeddings
+
+    texts = ["The tea is green and fresh. I like green tea."] * 30 + ["Coffee is dark."] * 30
+    first = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=2)
+    assert len(list(tmp_path.glob("word2vec-*.bin"))) == 1
+    monkeypatch.setattr(embeddings, "train_word2vec", lambda *a, **k: pytest.fail("retrained"))
+    again = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=2)
+    assert again.index_to_key == first.index_to_key
+    np.testing.assert_allclose(again.vectors, first.vectors, atol=1e-6)
+    with pytest.raises(pytest.fail.Exception):  # other settings: a different key
+        embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=3)
