@@ -13,11 +13,26 @@ import sys
 from pathlib import Path
 
 from helpers.backend import BackendError
-from helpers.data import SOURCES, DataError
+from helpers.data import LABEL_SCHEMES, SOURCES, DataError
 
 
 def _size(value: str) -> int | str:
     return value if value == "all" else int(value)
+
+
+def add_source_arguments(parser, labels_default=None) -> None:
+    """--source, --path, --data-dir and --labels: where reviews come from and how labelled."""
+    parser.add_argument("--source", choices=sorted(SOURCES), default="finefoods")
+    parser.add_argument(
+        "--path", help="the source file (default: look in --data-dir, else download)"
+    )
+    parser.add_argument(
+        "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
+    )
+    parser.add_argument(
+        "--labels", choices=list(LABEL_SCHEMES), default=labels_default,
+        help=f"default: {labels_default or 'the source’s own'}",
+    )  # fmt: skip
 
 
 def add_data_command(commands) -> None:
@@ -27,12 +42,7 @@ def add_data_command(commands) -> None:
         description="Locate (or download) a source, parse it, label it and write "
         "train.parquet, test.parquet and manifest.json to --out.",
     )
-    data.add_argument("--source", choices=sorted(SOURCES), default="finefoods")
-    data.add_argument("--path", help="the source file (default: look in --data-dir, else download)")
-    data.add_argument(
-        "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
-    )
-    data.add_argument("--labels", choices=["12v45", "1v5", "given"], help="default: the source's")
+    add_source_arguments(data)
     data.add_argument("--n-train", type=_size, default="all", help="total, even, or 'all'")
     data.add_argument("--n-test", type=_size, default="all", help="total, even, or 'all'")
     data.add_argument("--seed", type=int, default=42)
@@ -237,12 +247,7 @@ def add_backend_commands(commands) -> None:
         "--recipes", default="padded", help="comma-separated: padded (the seed's), fast"
     )
     bench.add_argument("--split", help="a split folder (from `data` or notebook 01) to use instead")
-    bench.add_argument("--source", choices=sorted(SOURCES), default="finefoods")
-    bench.add_argument("--path", help="the source file (default: look in --data-dir)")
-    bench.add_argument(
-        "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
-    )
-    bench.add_argument("--labels", choices=["12v45", "1v5", "given"], default="12v45")
+    add_source_arguments(bench, labels_default="12v45")
     bench.add_argument("--docs", type=int, help="training documents (default 10000; split: all)")
     bench.add_argument("--test-docs", type=int, default=1000, help="held-out reviews (raw source)")
     bench.add_argument("--repeats", type=int, default=3, help="timed epochs")
