@@ -2,6 +2,9 @@
 
     python benchmarks/padding.py --data-dir ../shared/data --docs 10000 --out output/padding
 
+With ``--results DIR`` it prints the pairs of an earlier ``python -m helpers bench
+--recipes padded,fast`` run instead of running one.
+
 Both recipes train the seed's model with the seed's optimizer, in one run, on the same
 data, each case in its own process (``helpers.bench``). *padded* is the seed's
 training: every batch padded to 300 words (LSTM) or 15 × 50 (HAN), the LSTM unmasked.
@@ -24,7 +27,8 @@ SEED_MASK = {"lstm": False, "han": True}  # the seed's own masking, per model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", required=True, help="folder with the raw review files")
+    parser.add_argument("--data-dir", help="folder with the raw review files")
+    parser.add_argument("--results", help="a bench output folder to read instead of running")
     parser.add_argument("--out", default="output/padding")
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--models", default="lstm,han")
@@ -35,6 +39,11 @@ def main() -> None:
 
     from helpers import bench
 
+    if args.results:
+        print(pairs(bench.read_results(args.results)).to_string(index=False))
+        return
+    if not args.data_dir:
+        parser.error("give --data-dir to run the benchmark, or --results to read one")
     cases = [
         case
         for case in bench.cases_for(args.backends, args.models, "off,on", "padded,fast")
@@ -51,7 +60,10 @@ def pairs(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, backend): padded against fast."""
     rows = []
     for (model, backend), group in frame.groupby(["model", "backend"], sort=False):
-        padded = group[group["recipe"] == "padded"].iloc[0]
+        seed_recipe = (group["recipe"] == "padded") & (group["mask"] == SEED_MASK[model])
+        if not seed_recipe.any() or not (group["recipe"] == "fast").any():
+            continue
+        padded = group[seed_recipe].iloc[0]
         fast = group[group["recipe"] == "fast"].iloc[0]
         ran = padded["status"] == fast["status"] == "ok"
         rows.append(
