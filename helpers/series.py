@@ -123,6 +123,7 @@ def run_series(
         if result.failed:
             break
         result.executed.append(executed)
+        print(f"{notebook.name}: {result.seconds[notebook.name]:.0f} s")
     status = "stopped at " + result.failed.name if result.failed else "done"
     print(f"{status}; executed notebooks and HTML copies are in {out}")
     return result
