@@ -239,10 +239,13 @@ def train_model(
     out.mkdir(parents=True, exist_ok=True)
     labels = np.asarray(labels)
     fit_rows, val_rows = validation_rows(labels, seed=seed)
-    make = lambda rows, s: Batches(  # noqa: E731
-        ids[rows], labels[rows], config.batch_size, config.batch_order, lengths[rows],
-        trim=trim, seed=s,
-    )  # fmt: skip
+
+    def batches(rows, batch_seed):
+        return Batches(
+            ids[rows], labels[rows], config.batch_size, config.batch_order, lengths[rows],
+            trim=trim, seed=batch_seed,
+        ).fit_input()  # fmt: skip
+
     timer = EpochTimes()
     callbacks = [
         timer,
@@ -252,8 +255,8 @@ def train_model(
     ]
     keras.utils.set_random_seed(seed)
     history = model.fit(
-        make(fit_rows, seed).fit_input(),
-        validation_data=make(val_rows, seed + 1).fit_input(),
+        batches(fit_rows, seed),
+        validation_data=batches(val_rows, seed + 1),
         epochs=epochs or config.epochs,
         shuffle=False,  # Batches shuffles itself, between epochs
         callbacks=callbacks,
