@@ -522,7 +522,9 @@ def load_reviews(
         raise DataError("source 'csv' needs --path to the CSV file.")
     found = locate(source, path, data_dir, download=download)
     if spec.format == "snap":
-        return parse_snap(found, encoding or "latin-1", source)
+        reviews, report = parse_snap(found, encoding or "latin-1", source)
+        _check_record_count(spec, found, report)
+        return reviews, report
     if spec.format == "imdb" and found.name.endswith(".tar.gz"):
         return parse_imdb_tar(found, source)
     if spec.format == "imdb":
@@ -554,6 +556,21 @@ def load_reviews(
         encoding=encoding or "utf-8",
         source=source,
     )
+
+
+def _check_record_count(spec: Source, path: Path, report: ParseReport) -> None:
+    """A file under the published name must hold the published number of records.
+
+    SNAP publishes no checksum; a complete gzip stream that holds too few records
+    (a partial copy, re-compressed) would otherwise pass silently.
+    """
+    published = spec.url.rsplit("/", 1)[-1] if spec.url else None
+    if spec.expected_reviews and path.name == published and report.records != spec.expected_reviews:
+        raise DataError(
+            f"{path}: {report.records:,} records, but the published {published} has "
+            f"{spec.expected_reviews:,}: the file is incomplete or not the original. Delete it "
+            f"and download it again (a subset must have another name, passed with --path)."
+        )
 
 
 # --- labels and sampling ----------------------------------------------------------

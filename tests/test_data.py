@@ -166,6 +166,16 @@ def test_missing_file(tmp_path):
     assert "no such file" in one_line(error)
 
 
+def test_published_snap_file_with_too_few_records_is_refused(tmp_path):
+    write_gz(tmp_path / "finefoods.txt.gz", snap_record() + snap_record(text="Other."))
+    with pytest.raises(DataError) as error:
+        data.load_reviews("finefoods", data_dir=tmp_path)
+    assert "2 records, but the published finefoods.txt.gz has 568,454" in one_line(error)
+    (tmp_path / "finefoods.txt.gz").rename(tmp_path / "subset.txt.gz")
+    reviews, _ = data.load_reviews("finefoods", path=tmp_path / "subset.txt.gz")
+    assert len(reviews) == 2
+
+
 def test_kaggle_without_file_says_how_to_get_it(tmp_path):
     with pytest.raises(DataError) as error:
         data.load_reviews("kaggle", data_dir=tmp_path)
