@@ -34,7 +34,9 @@ trained. The *fast* recipe (``recipes="padded,fast"``) keeps the seed's model an
 optimizer but stops paying for padding: masks through ``rnn_masking="lengths"`` (no
 mask inside the recurrent layers, so their fast kernels stay usable), batches of
 documents of similar length (``batch_order="by_length"``), each padded only to its
-own longest document (``trim``). ``benchmarks/padding.py`` compares the two.
+own longest document (``trim``); the HAN trains on packed sentences (``PackedHAN``:
+each review's sentences end to end in lanes of 50 words, instead of 15 × 50).
+``benchmarks/padding.py`` compares the two.
 
 A case that cannot run (library not installed, out of memory, a crash, a time-out)
 becomes a row with ``status="failed"`` and the reason; the other cases still run.
@@ -309,7 +311,7 @@ def run_case(spec: dict) -> dict:
 
     from helpers.evaluate import classification_metrics
     from helpers.models import compile_model
-    from helpers.train import MODELS, Batches, EpochTimes
+    from helpers.train import MODELS, EpochTimes, fitting_model, training_batches
 
     model_kind = MODELS[spec["model"]]
     arrays = np.load(spec["arrays"])
@@ -318,13 +320,14 @@ def run_case(spec: dict) -> dict:
     )
     keras.utils.set_random_seed(spec["seed"])
     model = compile_model(model_kind["build"](config), config)
-    batches = Batches(
-        arrays["train_ids"], arrays["train_labels"], config.batch_size, config.batch_order,
-        arrays["train_lengths"], trim=spec.get("trim", False), seed=spec["seed"],
+    trim = spec.get("trim", False)
+    batches = training_batches(
+        config, arrays["train_ids"], arrays["train_labels"], arrays["train_lengths"],
+        trim=trim, seed=spec["seed"],
     )  # fmt: skip
     timer = EpochTimes()
     warmup, repeats = spec["warmup"], spec["repeats"]
-    model.fit(
+    fitting_model(model, config, trim).fit(
         batches.fit_input(), epochs=warmup + repeats, shuffle=False, callbacks=[timer], verbose=0
     )
     timed = np.array(timer.seconds[warmup:])

@@ -24,6 +24,12 @@ every sentence in one call and unfolds the result, instead of using ``TimeDistri
 (which has a history of dropping masks and, in Keras 3, loops over sentences).
 Sequence dimensions are dynamic (``None``), so each batch can be padded only to its own
 longest item.
+
+Fast HAN training. ``PackedHAN`` trains a HAN's own weights on *packed* sentences: each
+document's real sentences end to end in lanes of up to ``words_per_sentence`` words, the
+word GRUs resetting their state at every sentence boundary and the word attention a
+softmax per sentence. It computes exactly what the HAN computes (tests compare them on
+every backend) while reading about 100 positions per review instead of 15 × 50.
 """
 
 import dataclasses
@@ -303,9 +309,13 @@ class Attention(keras.layers.Layer):
             regularizer=self.regularizer,
         )
 
-    def call(self, inputs, mask=None):
+    def scores(self, inputs):
+        """Unnormalised scores u_t · context: (..., time, features) → (..., time)."""
         hidden = ops.tanh(ops.matmul(inputs, self.kernel) + self.bias)
-        weights = masked_softmax(ops.sum(hidden * self.context, axis=-1), mask)
+        return ops.sum(hidden * self.context, axis=-1)
+
+    def call(self, inputs, mask=None):
+        weights = masked_softmax(self.scores(inputs), mask)
         pooled = ops.sum(ops.expand_dims(weights, -1) * inputs, axis=1)
         if self.return_attention:
             return [pooled, weights]
@@ -699,3 +709,156 @@ def compile_model(model: keras.Model, config: LSTMConfig | HANConfig) -> keras.M
         metrics=["accuracy"],
     )
     return model
+
+
+# --------------------------------------------------------------------------- fast HAN training
+
+
+class _ResettingGRUStep(keras.layers.Layer):
+    """One step of a built ``GRUCell``'s recurrence, on inputs already multiplied by its
+    kernel: per step, the projected input (3 × units) then a reset flag; where the flag
+    is 1 the state is zeroed first.
+
+    Uses (does not copy) the cell's weights. Moving the input projection out of the loop
+    (one large matrix product for every step at once) leaves little work per step.
+    """
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.state_size = cell.units
+        self.output_size = cell.units
+
+    def build(self, input_shape):
+        self.built = True  # the wrapped cell is already built
+
+    def call(self, inputs, states, training=False):
+        cell, units = self.cell, self.cell.units
+        state = states[0] * (1.0 - inputs[:, -1:])
+        x_z, x_r, x_h = inputs[:, :units], inputs[:, units : 2 * units], inputs[:, 2 * units : -1]
+        if cell.reset_after:
+            inner = ops.matmul(state, cell.recurrent_kernel) + cell.bias[1]
+            z = cell.recurrent_activation(x_z + inner[:, :units])
+            r = cell.recurrent_activation(x_r + inner[:, units : 2 * units])
+            candidate = cell.activation(x_h + r * inner[:, 2 * units :])
+        else:
+            inner = ops.matmul(state, cell.recurrent_kernel[:, : 2 * units])
+            z = cell.recurrent_activation(x_z + inner[:, :units])
+            r = cell.recurrent_activation(x_r + inner[:, units:])
+            candidate = cell.activation(
+                x_h + ops.matmul(r * state, cell.recurrent_kernel[:, 2 * units :])
+            )
+        state = z * state + (1.0 - z) * candidate
+        return state, [state]
+
+
+def _project(cell, vectors):
+    """``vectors @ kernel + input bias`` of a ``GRUCell``, for every step at once."""
+    bias = cell.bias[0] if cell.reset_after else cell.bias
+    return ops.matmul(vectors, cell.kernel) + bias
+
+
+class PackedHAN(keras.Model):
+    """Trains a HAN's own layers on packed sentences: the fast way to fit ``build_han``'s model.
+
+    The HAN's word encoder reads ``sentences × words_per_sentence`` positions per document,
+    mostly padding. Here the real sentences are packed end to end into *lanes* (rows of at
+    most ``words_per_sentence`` words, several short sentences per lane). The word GRUs run
+    along the lanes with their state reset to zero at every sentence start (forward) or
+    end (backward), which is exactly a GRU run over each sentence on its own; the word
+    attention is a softmax over each sentence's words (segment operations), and the
+    sentence level is the HAN's. Every weight is the HAN's (nothing is copied), so training
+    this model trains ``han``, which is the one to save and predict with.
+
+    Inputs (a dict, see ``helpers.train.PackedBatches``): ``words`` (lanes, width) ids;
+    ``slots`` (lanes, width), for each word its sentence slot in the batch,
+    ``document * sentences + sentence``, -1 for padding; ``sentence_lengths``
+    (batch, sentences), words per sentence, 0 for an empty slot.
+    Needs a HAN built with ``mask=True`` (padding must stay out of the result).
+    """
+
+    def __init__(self, han: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        layers = {layer.name for layer in han.layers}
+        if "word_mask" not in layers:
+            raise ValueError(
+                "PackedHAN trains a HAN built with mask=True: without masks the HAN "
+                "reads its padding, which packed sentences do not have."
+            )
+        self.han = han
+        self.embedding = han.get_layer("embedding")
+        self.embedding_dropout = (
+            han.get_layer("embedding_dropout") if "embedding_dropout" in layers else None
+        )
+        self.document_dropout = (
+            han.get_layer("document_dropout") if "document_dropout" in layers else None
+        )
+        encoder = han.get_layer("word_encoder")
+        self.cells = (encoder.forward_layer.cell, encoder.backward_layer.cell)
+        for cell in self.cells:
+            if cell.dropout or cell.recurrent_dropout or not cell.use_bias:
+                raise ValueError("PackedHAN needs GRU cells with biases and without dropout")
+        # One loop per direction: TensorFlow runs the two side by side.
+        self.word_rnns = [
+            keras.layers.RNN(_ResettingGRUStep(cell), return_sequences=True, name=name)
+            for cell, name in zip(self.cells, ("forward_words", "backward_words"), strict=True)
+        ]
+        self.word_attention = han.get_layer("word_attention")
+        self.sentence_encoder = han.get_layer("sentence_encoder")
+        self.sentence_attention = han.get_layer("sentence_attention")
+        self.classifier = han.get_layer("classifier")
+
+    def build(self, input_shape=None):
+        # Every weight belongs to the HAN, which is built; the lanes' RNNs own none.
+        for rnn, cell in zip(self.word_rnns, self.cells, strict=True):
+            rnn.build((None, None, 3 * cell.units + 1))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        words, slots = inputs["words"], inputs["slots"]
+        sentence_lengths = inputs["sentence_lengths"]
+        vectors = self.embedding(words)
+        if self.embedding_dropout is not None:
+            vectors = self.embedding_dropout(vectors, training=training)
+        edge = ops.full_like(slots[:, :1], -2)
+        starts = ops.not_equal(slots, ops.concatenate([edge, slots[:, :-1]], 1))
+        ends = ops.not_equal(slots, ops.concatenate([slots[:, 1:], edge], 1))
+
+        def flagged(cell, flags):
+            flags = ops.expand_dims(ops.cast(flags, vectors.dtype), -1)
+            return ops.concatenate([_project(cell, vectors), flags], -1)
+
+        forward = self.word_rnns[0](flagged(self.cells[0], starts), training=training)
+        # The backward direction reads each lane reversed: it starts with the lane's
+        # padding, whose state the reset at the lane's last real word (a sentence end)
+        # discards.
+        backward = self.word_rnns[1](ops.flip(flagged(self.cells[1], ends), 1), training=training)
+        backward = ops.flip(backward, 1)
+        states = ops.concatenate([forward, backward], -1)  # (lanes, width, 2 units)
+
+        # Word attention: a softmax over the words of each sentence slot.
+        batch, sentences = ops.shape(sentence_lengths)[0], ops.shape(sentence_lengths)[1]
+        features = ops.shape(states)[-1]
+        states = ops.reshape(states, (-1, features))
+        slots = ops.reshape(slots, (-1,))
+        padding = batch * sentences  # one extra segment collects the padding
+        segments = ops.where(slots >= 0, slots, padding)
+        scores = self.word_attention.scores(states)
+        peak = ops.segment_max(scores, segments, num_segments=padding + 1)
+        exp = ops.exp(scores - ops.stop_gradient(ops.take(peak, segments)))
+        total = ops.segment_sum(exp, segments, num_segments=padding + 1)
+        weights = exp / ops.take(total, segments)
+        pooled = ops.segment_sum(
+            ops.expand_dims(weights, -1) * states, segments, num_segments=padding + 1
+        )
+        sentence_vectors = ops.reshape(pooled[:padding], (batch, sentences, features))
+
+        real = ops.greater(sentence_lengths, 0)
+        first = ops.equal(ops.cumsum(ops.ones_like(sentence_lengths), axis=1), 1)
+        nothing = ops.logical_not(ops.any(real, axis=1, keepdims=True))
+        rnn_mask = ops.logical_or(real, ops.logical_and(first, nothing))
+        sentence_states = self.sentence_encoder(sentence_vectors, mask=rnn_mask, training=training)
+        document, _ = self.sentence_attention(sentence_states, mask=real)
+        if self.document_dropout is not None:
+            document = self.document_dropout(document, training=training)
+        return self.classifier(document)

@@ -44,8 +44,15 @@ PRESETS: dict[str, dict] = {
         "epochs": 3,
         "bench_docs": 64,
         "bench_repeats": 1,
-        "bench_models": "lstm",
-        "bench_changes": {"num_words": 2000, "embedding_dim": 16, "units": 8, "max_words": 60},
+        "bench_changes": {
+            "num_words": 2000,
+            "embedding_dim": 16,
+            "units": 8,
+            "max_words": 60,
+            "context_dim": 8,
+            "max_sentences": 8,
+            "words_per_sentence": 24,
+        },  # fmt: skip
     },
 }
 

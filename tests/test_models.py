@@ -355,3 +355,50 @@ def test_save_and_load_give_identical_predictions(tmp_path, kind, mode):
         expected = _run(attention_model(model), ids)
         actual = _run(attention_model(loaded), ids)
         np.testing.assert_allclose(actual["word_weights"], expected["word_weights"], atol=1e-6)
+
+
+# ---------------------------------------------------------------- fast HAN training (packed)
+
+
+def _packed(ids, trim=True):
+    """All of ``ids`` as one packed batch: (inputs, the batch's rows of ``ids``)."""
+    from helpers.train import PackedBatches
+
+    return PackedBatches(ids, np.arange(len(ids)), len(ids), "by_length", trim=trim)[0]
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_packed_han_computes_exactly_what_the_han_computes(reset_after):
+    from helpers.models import PackedHAN
+
+    han = _randomise(build_han(dataclasses.replace(SMALL_HAN, reset_after=reset_after)), seed=4)
+    packed = PackedHAN(han)
+    ids = _post_padded_docs(seed=5)
+    for trim in (True, False):  # trimmed batches and whole-width lanes give the same
+        inputs, rows = _packed(ids, trim)
+        np.testing.assert_allclose(_run(packed, inputs), _run(han, ids[rows]), atol=1e-5)
+    assert packed.count_params() == han.count_params()
+
+
+def test_training_the_packed_han_trains_the_han_itself():
+    from helpers.models import PackedHAN
+    from helpers.train import PackedBatches
+
+    keras.utils.set_random_seed(0)
+    han = build_han(SMALL_HAN)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in han.trainable_weights]
+    packed = compile_model(PackedHAN(han), SMALL_HAN)
+    ids = np.tile(_post_padded_docs(seed=6)[:4], (4, 1, 1))
+    packed.fit(PackedBatches(ids, np.arange(16) % 2, 8, seed=1), epochs=2, verbose=0)
+    after = [keras.ops.convert_to_numpy(w) for w in han.trainable_weights]
+    assert all(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
+    inputs, rows = _packed(ids)
+    np.testing.assert_allclose(_run(packed, inputs), _run(han, ids[rows]), atol=1e-5)
+
+
+def test_packed_han_refuses_an_unmasked_han():
+    from helpers.models import PackedHAN
+
+    unmasked = dataclasses.replace(SMALL_HAN, mask=False, rnn_masking="keras")
+    with pytest.raises(ValueError, match="mask=True"):
+        PackedHAN(build_han(unmasked))

@@ -118,8 +118,14 @@ def test_04_han_trains_explains_and_reloads(series):
 
 def test_05_backends_benchmarks_every_case_and_plots_it(series):
     rows = json.loads((series.out_dir / "benchmark" / "results.json").read_text())["cases"]
-    cases = {(row["backend"], row["model"], row["mask"]) for row in rows}
-    assert cases == {(b, "lstm", m) for b in ("tensorflow", "jax", "torch") for m in (False, True)}
+    cases = {(row["backend"], row["model"], row["mask"], row["recipe"]) for row in rows}
+    recipes = [(False, "padded"), (True, "padded"), (True, "fast")]
+    assert cases == {
+        (b, model, *recipe)
+        for b in ("tensorflow", "jax", "torch")
+        for model in ("lstm", "han")
+        for recipe in recipes
+    }
     assert all(row["status"] == "ok" and row["seconds_median"] > 0 for row in rows)
     assert (series.out_dir / "figures" / "05_backends.png").stat().st_size > 10_000
     text = printed(series.out_dir / "05_backends.ipynb")

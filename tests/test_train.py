@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from helpers.train import Batches, Classifier, ModelError, trim_padding, validation_rows
+from helpers.train import (
+    Batches,
+    Classifier,
+    ModelError,
+    PackedBatches,
+    pack_sentences,
+    trim_padding,
+    validation_rows,
+)
 
 
 def test_batches_cover_every_document_once_per_epoch_in_a_new_order():
@@ -127,3 +135,51 @@ def test_word2vec_reads_unlabelled_texts_but_never_the_test_split(small_split, t
         )
         coverage[name] = classifier.extra["word2vec"]["words_with_vectors"]
     assert coverage["with unlabelled"] > coverage["train only"] * 1.2
+
+
+def test_sentences_are_packed_into_lanes_in_reading_order():
+    ids = np.zeros((3, 4, 5), dtype="int32")
+    ids[0, 0, :3] = [7, 8, 9]
+    ids[0, 1, :2] = [1, 4]
+    ids[0, 2, :1] = [3]
+    ids[1, 0, :5] = [2, 3, 4, 5, 6]
+    lanes = pack_sentences(ids)
+    assert lanes.lane_count.tolist() == [2, 1, 1]  # the third document has no words
+    assert lanes.words[:2].tolist() == [[7, 8, 9, 1, 4], [3, 0, 0, 0, 0]]
+    assert lanes.sentence[:2].tolist() == [[0, 0, 0, 1, 1], [2, -1, -1, -1, -1]]
+    assert lanes.words[2].tolist() == [2, 3, 4, 5, 6] and not lanes.words[3].any()
+    assert lanes.sentence_lengths.tolist() == [[3, 2, 1, 0], [5, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_packed_batches_hold_the_same_documents_as_padded_batches():
+    rng = np.random.default_rng(4)
+    ids = np.zeros((300, 15, 50), dtype="int32")
+    for doc in range(300):
+        for sentence in range(rng.integers(0, 16)):
+            length = rng.integers(1, 51)
+            ids[doc, sentence, :length] = rng.integers(1, 900, length)
+    sentence_counts = (ids != 0).any(axis=2).sum(axis=1)
+    batches = PackedBatches(ids, np.arange(300), 32, "by_length", sentence_counts, seed=1)
+    seen = []
+    for index in range(len(batches)):
+        inputs, rows = batches[index]
+        seen.extend(rows)
+        lanes, width = inputs["words"].shape
+        slots = inputs["sentence_lengths"].shape[1]
+        assert lanes % 32 == 0 and (width % 16 == 0 or width == 50) and slots in (8, 15)
+        for position, row in enumerate(rows):
+            doc = ids[row]
+            assert not doc[slots:].any()
+            for sentence in range(slots):
+                mine = inputs["slots"] == position * slots + sentence
+                assert (inputs["words"][mine] == doc[sentence][doc[sentence] != 0]).all()
+            assert (inputs["sentence_lengths"][position] == (doc != 0).sum(axis=1)[:slots]).all()
+        assert (inputs["words"][inputs["slots"] < 0] == 0).all()
+        assert (inputs["slots"] >= 0).sum() == (ids[rows] != 0).sum()
+    assert sorted(seen) == list(range(300))
+    padded = Batches(ids, np.arange(300), 32, "by_length", sentence_counts, seed=1)
+    assert [list(rows) for rows in padded.batches] == [list(rows) for rows in batches.batches]
+    words = PackedBatches(ids, np.arange(300), 32, "by_length", seed=1)  # no lengths: words
+    word_counts = (ids != 0).sum(axis=(1, 2))
+    spreads = [np.ptp(word_counts[rows]) for rows in words.batches]
+    assert max(spreads) < np.ptp(word_counts) / 4
