@@ -340,6 +340,13 @@ class Attention(keras.layers.Layer):
         }
 
 
+def keep_first_if_empty(mask):
+    """``mask`` (..., time) with position 0 of every all-False row set (see ``PaddingMask``)."""
+    first = ops.equal(ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=-1), 1)
+    empty = ops.logical_not(ops.any(mask, axis=-1, keepdims=True))
+    return ops.logical_or(mask, ops.logical_and(first, empty))
+
+
 @keras.saving.register_keras_serializable(package="helpers")
 class PaddingMask(keras.layers.Layer):
     """Bool mask of real tokens (id != 0) from token ids.
@@ -360,11 +367,7 @@ class PaddingMask(keras.layers.Layer):
         mask = ops.not_equal(ids, 0)
         if self.per_sentence:
             mask = ops.any(mask, axis=-1)
-        if self.keep_first_if_empty:
-            first = ops.equal(ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=-1), 1)
-            empty = ops.logical_not(ops.any(mask, axis=-1, keepdims=True))
-            mask = ops.logical_or(mask, ops.logical_and(first, empty))
-        return mask
+        return keep_first_if_empty(mask) if self.keep_first_if_empty else mask
 
     def compute_output_spec(self, ids):
         shape = ids.shape[:-1] if self.per_sentence else ids.shape
@@ -854,10 +857,9 @@ class PackedHAN(keras.Model):
         sentence_vectors = ops.reshape(pooled[:padding], (batch, sentences, features))
 
         real = ops.greater(sentence_lengths, 0)
-        first = ops.equal(ops.cumsum(ops.ones_like(sentence_lengths), axis=1), 1)
-        nothing = ops.logical_not(ops.any(real, axis=1, keepdims=True))
-        rnn_mask = ops.logical_or(real, ops.logical_and(first, nothing))
-        sentence_states = self.sentence_encoder(sentence_vectors, mask=rnn_mask, training=training)
+        sentence_states = self.sentence_encoder(
+            sentence_vectors, mask=keep_first_if_empty(real), training=training
+        )
         document, _ = self.sentence_attention(sentence_states, mask=real)
         if self.document_dropout is not None:
             document = self.document_dropout(document, training=training)
