@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="folder with the raw review files")
     parser.add_argument("--results", help="a bench output folder to read instead of running")
-    parser.add_argument("--out", default="output/padding")
+    parser.add_argument("--out", help="output folder (default output/padding, or -tuned)")
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--models", default="lstm,han")
     parser.add_argument("--docs", type=int, default=10_000, help="training documents")
@@ -53,7 +53,7 @@ def main() -> None:
     if args.tuned:
         if not args.data_dir:
             parser.error("--tuned needs --data-dir")
-        out = Path(args.out if args.out != "output/padding" else "output/padding-tuned")
+        out = Path(args.out or "output/padding-tuned")
         print(tuned_pairs(args.data_dir, out, args.models.split(","), args.epochs).to_string())
         return
     if args.results:
@@ -68,7 +68,7 @@ def main() -> None:
     ]
     data = bench.data_from_source(data_dir=args.data_dir, docs=args.docs)
     frame = bench.run_benchmark(
-        cases, data, Path(args.out), repeats=args.repeats, timeout=args.timeout
+        cases, data, Path(args.out or "output/padding"), repeats=args.repeats, timeout=args.timeout
     )
     print(pairs(frame).to_string(index=False))
 

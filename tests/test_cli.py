@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers.cli import main
@@ -96,3 +97,18 @@ def test_retired_backend_is_refused_before_keras_loads():
     )
     assert result.returncode != 0
     assert "Theano's last release" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_best_checkpoint_is_the_model_itself_even_when_trained_packed(trained, small_split):
+    """The tuned HAN trains through PackedHAN; best.keras must still be the plain HAN."""
+    import keras
+
+    from helpers.train import Classifier
+
+    classifier = Classifier.load(trained["han"])
+    best = keras.saving.load_model(trained["han"] / "best.keras")
+    assert best.name == classifier.model.name == "han"
+    ids = classifier.encode(["Great tea. Smooth and fresh.", "Stale. Would not buy again."])
+    np.testing.assert_allclose(
+        best.predict(ids, verbose=0), classifier.model.predict(ids, verbose=0), atol=1e-6
+    )
