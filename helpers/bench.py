@@ -35,7 +35,8 @@ optimizer but stops paying for padding: masks through ``rnn_masking="lengths"`` 
 mask inside the recurrent layers, so their fast kernels stay usable), batches of
 documents of similar length (``batch_order="by_length"``), each padded only to its
 own longest document (``trim``); the HAN trains on packed sentences (``PackedHAN``:
-each review's sentences end to end in lanes of 50 words, instead of 15 × 50).
+a batch's sentences share nearly full lanes of up to 50 words, instead of 15 × 50
+positions per review).
 ``benchmarks/padding.py`` compares the two.
 
 A case that cannot run (library not installed, out of memory, a crash, a time-out)

@@ -25,11 +25,11 @@ every sentence in one call and unfolds the result, instead of using ``TimeDistri
 Sequence dimensions are dynamic (``None``), so each batch can be padded only to its own
 longest item.
 
-Fast HAN training. ``PackedHAN`` trains a HAN's own weights on *packed* sentences: each
-document's real sentences end to end in lanes of up to ``words_per_sentence`` words, the
-word GRUs resetting their state at every sentence boundary and the word attention a
-softmax per sentence. It computes exactly what the HAN computes (tests compare them on
-every backend) while reading about 100 positions per review instead of 15 × 50.
+Fast HAN training. ``PackedHAN`` trains a HAN's own weights on *packed* sentences: a
+batch's real sentences share lanes of up to ``words_per_sentence`` words, the word GRUs
+resetting their state at every sentence boundary and the word attention a softmax per
+sentence. It computes exactly what the HAN computes (tests compare them on every
+backend) while reading about 77 positions per Fine Foods review instead of 15 × 50.
 """
 
 import dataclasses
@@ -513,11 +513,16 @@ class LengthAwareBidirectional(keras.layers.Layer):
 
 
 def _gather_steps(sequences, steps):
-    """``sequences[b, steps[b, t]]`` for (batch, time, features) and int (batch, t') steps."""
-    steps = ops.broadcast_to(
-        ops.expand_dims(steps, -1), (*ops.shape(steps), ops.shape(sequences)[-1])
-    )
-    return ops.take_along_axis(sequences, steps, axis=1)
+    """``sequences[b, steps[b, t]]`` for (batch, time, features) and int (batch, t') steps.
+
+    A gather of whole rows from the flattened (batch × time, features) array: five to
+    ten times faster, with its gradient, than ``take_along_axis`` with the indices
+    broadcast over the features, on all three backends.
+    """
+    batch, time, features = ops.shape(sequences)
+    rows = ops.expand_dims(ops.arange(batch, dtype="int32") * time, 1) + steps
+    picked = ops.take(ops.reshape(sequences, (-1, features)), ops.reshape(rows, (-1,)), axis=0)
+    return ops.reshape(picked, (batch, -1, features))
 
 
 # --------------------------------------------------------------------------- models
@@ -765,8 +770,9 @@ class PackedHAN(keras.Model):
     """Trains a HAN's own layers on packed sentences: the fast way to fit ``build_han``'s model.
 
     The HAN's word encoder reads ``sentences × words_per_sentence`` positions per document,
-    mostly padding. Here the real sentences are packed end to end into *lanes* (rows of at
-    most ``words_per_sentence`` words, several short sentences per lane). The word GRUs run
+    mostly padding. Here the batch's real sentences are packed into *lanes* (rows of at
+    most ``words_per_sentence`` words, several sentences per lane, see
+    ``helpers.train.pack_sentences``). The word GRUs run
     along the lanes with their state reset to zero at every sentence start (forward) or
     end (backward), which is exactly a GRU run over each sentence on its own; the word
     attention is a softmax over each sentence's words (segment operations), and the

@@ -391,7 +391,12 @@ def test_training_the_packed_han_trains_the_han_itself():
     ids = np.tile(_post_padded_docs(seed=6)[:4], (4, 1, 1))
     packed.fit(PackedBatches(ids, np.arange(16) % 2, 8, seed=1), epochs=2, verbose=0)
     after = [keras.ops.convert_to_numpy(w) for w in han.trainable_weights]
-    assert all(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
+    unchanged = [  # exactly: some weights (attention biases) get small gradients
+        weight.path
+        for weight, b, a in zip(han.trainable_weights, before, after, strict=True)
+        if np.array_equal(b, a)
+    ]
+    assert not unchanged
     inputs, rows = _packed(ids)
     np.testing.assert_allclose(_run(packed, inputs), _run(han, ids[rows]), atol=1e-5)
 

@@ -137,18 +137,23 @@ def test_word2vec_reads_unlabelled_texts_but_never_the_test_split(small_split, t
     assert coverage["with unlabelled"] > coverage["train only"] * 1.2
 
 
-def test_sentences_are_packed_into_lanes_in_reading_order():
+def test_sentences_are_packed_longest_first_into_the_first_lane_with_room():
     ids = np.zeros((3, 4, 5), dtype="int32")
     ids[0, 0, :3] = [7, 8, 9]
     ids[0, 1, :2] = [1, 4]
     ids[0, 2, :1] = [3]
     ids[1, 0, :5] = [2, 3, 4, 5, 6]
-    lanes = pack_sentences(ids)
-    assert lanes.lane_count.tolist() == [2, 1, 1]  # the third document has no words
-    assert lanes.words[:2].tolist() == [[7, 8, 9, 1, 4], [3, 0, 0, 0, 0]]
-    assert lanes.sentence[:2].tolist() == [[0, 0, 0, 1, 1], [2, -1, -1, -1, -1]]
-    assert lanes.words[2].tolist() == [2, 3, 4, 5, 6] and not lanes.words[3].any()
-    assert lanes.sentence_lengths.tolist() == [[3, 2, 1, 0], [5, 0, 0, 0], [0, 0, 0, 0]]
+    packed = pack_sentences(ids)  # the third document has no words, hence no lane
+    assert packed.words.tolist() == [[2, 3, 4, 5, 6], [7, 8, 9, 1, 4], [3, 0, 0, 0, 0]]
+    # slot = document * 4 + sentence
+    assert packed.slots.tolist() == [[4] * 5, [0, 0, 0, 1, 1], [2, -1, -1, -1, -1]]
+    assert packed.sentence_lengths.tolist() == [[3, 2, 1, 0], [5, 0, 0, 0], [0, 0, 0, 0]]
+    wide = pack_sentences(ids, width=8)  # sentences of two documents share a lane
+    assert wide.words.tolist() == [[2, 3, 4, 5, 6, 7, 8, 9], [1, 4, 3, 0, 0, 0, 0, 0]]
+    assert wide.slots[0].tolist() == [4] * 5 + [0] * 3
+    assert pack_sentences(np.zeros((2, 4, 5), dtype="int32")).words.shape == (1, 5)
+    with pytest.raises(ValueError, match="does not fit"):
+        pack_sentences(ids, width=4)
 
 
 def test_packed_batches_hold_the_same_documents_as_padded_batches():
@@ -159,14 +164,22 @@ def test_packed_batches_hold_the_same_documents_as_padded_batches():
             length = rng.integers(1, 51)
             ids[doc, sentence, :length] = rng.integers(1, 900, length)
     sentence_counts = (ids != 0).any(axis=2).sum(axis=1)
-    batches = PackedBatches(ids, np.arange(300), 32, "by_length", sentence_counts, seed=1)
+    batches = PackedBatches(
+        ids, np.arange(300), 32, "by_length", sentence_counts, step=(8, 16), seed=1,
+        lane_multiple=16,
+    )  # fmt: skip
     seen = []
     for index in range(len(batches)):
         inputs, rows = batches[index]
         seen.extend(rows)
         lanes, width = inputs["words"].shape
         slots = inputs["sentence_lengths"].shape[1]
-        assert lanes % 32 == 0 and (width % 16 == 0 or width == 50) and slots in (8, 15)
+        assert lanes % 16 == 0 and (width % 16 == 0 or width == 50) and slots in (8, 15)
+        # First fit decreasing needs at most 11/9 of the fewest lanes possible, plus 1;
+        # those are at least the words over the width, and the sentences over half of it.
+        lengths = (ids[rows] != 0).sum(axis=2)
+        fewest = max(-(-lengths.sum() // width), (lengths > width / 2).sum())
+        assert (inputs["slots"] >= 0).any(axis=1).sum() <= 11 / 9 * fewest + 1
         for position, row in enumerate(rows):
             doc = ids[row]
             assert not doc[slots:].any()
