@@ -104,15 +104,13 @@ class Batches(keras.utils.PyDataset):
     sorted by ``lengths`` (ties in random order) and cut into batches, whose order
     is then shuffled, so a batch holds documents of similar length.
     ``trim=True`` pads each batch only to its own longest item, rounded up to a
-    multiple of ``step`` (sentences, words); it needs post-padded ids, where the real
-    tokens come first. The default step, ``trim_step()``, rounds only on JAX, which
-    compiles a program per shape.
+    multiple of ``step`` (sentences, words; see ``trim_padding``); it needs post-padded
+    ids, where the real tokens come first.
     """
 
     def __init__(self, ids, labels, batch_size, order="shuffle", lengths=None, trim=False,
                  step=None, seed=0):  # fmt: skip
         super().__init__()
-        step = trim_step() if step is None else step
         if order == "by_length" and lengths is None:
             raise ValueError("order='by_length' needs the documents' lengths")
         self.ids, self.labels = ids, np.asarray(labels)
@@ -192,7 +190,7 @@ def pack_sentences(ids: np.ndarray, width: int | None = None) -> PackedSentences
     does not matter: ``slots`` says whose it is, and ``PackedHAN`` restarts the GRUs at
     every sentence. Takes about a millisecond for such a batch.
     """
-    documents, sentences, words = ids.shape
+    _, sentences, words = ids.shape
     width = words if width is None else width
     lengths = (ids != 0).sum(axis=2)
     doc, sentence = np.nonzero(lengths)
@@ -253,11 +251,9 @@ class PackedBatches(Batches):
     def __getitem__(self, index):
         rows = self.batches[index]
         ids = self.ids[rows]
-        width = ids.shape[2]
         if self.trim:
             ids = trim_padding(ids, self.step)
-            width = ids.shape[2]
-        packed = pack_sentences(ids, width)
+        packed = pack_sentences(ids)
         words, slots = packed.words, packed.slots
         if self.trim:
             extra = _round_up(len(words), self.lane_multiple, 1 << 30) - len(words)
@@ -279,13 +275,13 @@ def trim_step() -> tuple[int, int]:
     return (8, 16) if keras.backend.backend() == "jax" else (1, 1)
 
 
-def trim_padding(ids: np.ndarray, step=(8, 16)) -> np.ndarray:
+def trim_padding(ids: np.ndarray, step: tuple[int, int] | None = None) -> np.ndarray:
     """Cut trailing all-padding columns: ``(batch, words)`` or ``(batch, sentences, words)``.
 
-    Lengths are rounded up to a multiple of ``step`` (sentences, words) so that few
-    distinct shapes reach the backend.
+    Lengths are rounded up to a multiple of ``step`` (sentences, words; default
+    ``trim_step()``), so that few distinct shapes reach a backend that compiles each.
     """
-
+    step = trim_step() if step is None else step
     used = ids != 0
     words = int(used.any(axis=tuple(range(ids.ndim - 1))).nonzero()[0].max(initial=0)) + 1
     if ids.ndim == 2:
