@@ -26,6 +26,50 @@ def test_batches_cover_every_document_once_per_epoch_in_a_new_order():
         assert [list(b) for b in first] != [list(b) for b in batches.batches]
 
 
+class _LoggedBatches(Batches):
+    """Batches that record every batch read, with the number of its plan (epoch order)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan, self.reads = 0, []
+
+    def __getitem__(self, index):
+        self.reads.append((self.plan, index, tuple(self.batches[index])))
+        return super().__getitem__(index)
+
+    def on_epoch_end(self):
+        super().on_epoch_end()
+        self.plan += 1
+
+
+def test_trimmed_batches_train_on_the_same_batches_epoch_by_epoch():
+    """Keras reads a batch before the first epoch and then ends that epoch; the trimmed
+    batches' ``fit_input`` (a tf.data view on TensorFlow) must train on the same plans."""
+    import keras
+
+    rng = np.random.default_rng(5)
+    ids = np.zeros((60, 12), dtype="int32")
+    for row in range(60):
+        ids[row, : rng.integers(1, 13)] = rng.integers(1, 40)
+    trained = []
+    for trim in (False, True):
+        batches = _LoggedBatches(ids, np.arange(60) % 2, 10, "by_length", (ids != 0).sum(1),
+                                 trim=trim, seed=3)  # fmt: skip
+        model = keras.Sequential(
+            [keras.layers.Embedding(40, 4), keras.layers.GlobalAveragePooling1D(),
+             keras.layers.Dense(2, activation="softmax")]
+        )  # fmt: skip
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        model.fit(batches.fit_input(), epochs=3, shuffle=False, verbose=0)
+        plans = {plan for plan, _, _ in batches.reads}
+        full = [
+            p for p in sorted(plans) if {i for q, i, _ in batches.reads if q == p} == set(range(6))
+        ]
+        trained.append([(p, i, rows) for p, i, rows in sorted(set(batches.reads)) if p in full])
+        assert len(full) == 3
+    assert trained[0] == trained[1]
+
+
 def test_batches_by_length_group_similar_lengths():
     lengths = np.random.default_rng(0).integers(1, 300, size=1000)
     batches = Batches(np.zeros((1000, 3)), np.zeros(1000), 50, "by_length", lengths, seed=2)
