@@ -20,6 +20,8 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
+
 SPLITS = {
     "finefoods": {"source": "finefoods", "labels": "12v45", "n_train": "all", "n_test": "all"},
     "imdb": {"source": "imdb", "labels": "given", "n_train": 10000, "n_test": 10000},
@@ -38,6 +40,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["lstm:tuned", "han:tuned"])
     parser.add_argument("--epochs", type=int, help="override the configs' epoch counts")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--seeds", type=int, default=1,
+        help="train each model this many times (seeds SEED, SEED+1, ...) and add two rows: "
+        "the runs' mean, and the runs' averaged probabilities (an ensemble)",
+    )  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",
         help="change one field of every model's config, e.g. --set max_sentences=30 "
@@ -70,30 +77,59 @@ def main() -> None:
             changed = SIZES.get(split_name, {}).get(model, {}) | changes
             config = type(config).from_dict(config.to_dict() | changed)
             label = config_name + "".join(f", {k}={v}" for k, v in changed.items())
-            started = time.perf_counter()
-            model_dir = out / split_name / f"{model}-{label}".replace(", ", "-")
-            classifier, run = train.fit_classifier(
-                config, train_df["text"], train_df["label"], model_dir,
-                unlabelled_texts=data.read_unlabelled(split_dir), epochs=args.epochs,
-                seed=args.seed, verbose=2,
-            )  # fmt: skip
-            metrics = evaluate.classification_metrics(
-                test_df["label"], classifier.predict(test_df["text"])
-            )
-            metrics |= {
-                "epochs": len(run.history),
-                "best_epoch": run.best_epoch,
-                "val_accuracy": round(float(run.history["val_accuracy"][run.best_epoch - 1]), 4),
-                "seconds_per_epoch": round(run.seconds_per_epoch, 1),
-                "minutes": round((time.perf_counter() - started) / 60, 1),
-            }
-            rows[f"{model.upper()} ({label})"] = metrics
-            print(spec, metrics)
+            name = f"{model}-{label}".replace(", ", "-")
+            runs = []
+            for seed in range(args.seed, args.seed + args.seeds):
+                started = time.perf_counter()
+                model_dir = out / split_name / (name if seed == args.seed else f"{name}-seed{seed}")
+                classifier, run = train.fit_classifier(
+                    config, train_df["text"], train_df["label"], model_dir,
+                    unlabelled_texts=data.read_unlabelled(split_dir), epochs=args.epochs,
+                    seed=seed, verbose=2,
+                )  # fmt: skip
+                probabilities = classifier.predict(test_df["text"])
+                metrics = evaluate.classification_metrics(test_df["label"], probabilities)
+                metrics |= {
+                    "seed": seed,
+                    "epochs": len(run.history),
+                    "best_epoch": run.best_epoch,
+                    "val_accuracy": round(
+                        float(run.history["val_accuracy"][run.best_epoch - 1]), 4
+                    ),
+                    "seconds_per_epoch": round(run.seconds_per_epoch, 1),
+                    "minutes": round((time.perf_counter() - started) / 60, 1),
+                }
+                runs.append((metrics, probabilities))
+                print(spec, metrics)
+            row = f"{model.upper()} ({label})"
+            if len(runs) == 1:
+                rows[row] = runs[0][0]
+            else:
+                rows[f"{row}, mean of {len(runs)} seeds"] = mean_of_runs([m for m, _ in runs])
+                averaged = np.mean([probabilities for _, probabilities in runs], axis=0)
+                rows[f"{row}, {len(runs)} seeds averaged"] = evaluate.classification_metrics(
+                    test_df["label"], averaged
+                ) | {"seeds": [m["seed"] for m, _ in runs]}
         machine = f"{platform.processor() or platform.machine()}, Keras {keras.__version__} "
         results["_machine"] = machine + f"on {keras.backend.backend()}"
         out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown_table(results))
+
+
+def mean_of_runs(runs: list[dict]) -> dict:
+    """Mean accuracy, AUC and timing of single runs, with the accuracies' spread."""
+    accuracies = [run["accuracy"] for run in runs]
+    return {
+        "n": runs[0]["n"],
+        "accuracy": round(float(np.mean(accuracies)), 4),
+        "accuracy_sd": round(float(np.std(accuracies, ddof=1)), 4),
+        "roc_auc": round(float(np.mean([run["roc_auc"] for run in runs])), 4),
+        "epochs": round(float(np.mean([run["epochs"] for run in runs])), 1),
+        "best_epoch": round(float(np.mean([run["best_epoch"] for run in runs])), 1),
+        "seconds_per_epoch": round(float(np.mean([run["seconds_per_epoch"] for run in runs])), 1),
+        "runs": runs,
+    }
 
 
 def parse_changes(items: list[str]) -> dict:
@@ -121,9 +157,11 @@ def markdown_table(results: dict) -> str:
         for name, m in rows.items():
             epochs = f"{m['epochs']} (best {m['best_epoch']})" if "epochs" in m else "-"
             speed = m.get("seconds_per_epoch", "-")
+            accuracy = f"{m['accuracy']:.1%}"
+            if "accuracy_sd" in m:
+                accuracy += f" ± {m['accuracy_sd']:.1%}"
             lines.append(
-                f"| {split_name} | {name} | {m['accuracy']:.1%} | {m['roc_auc']:.3f} | {epochs} "
-                f"| {speed} |"
+                f"| {split_name} | {name} | {accuracy} | {m['roc_auc']:.3f} | {epochs} | {speed} |"
             )
     return "\n".join(lines) + f"\n\nMachine: {results.get('_machine', '?')}"
 
