@@ -70,6 +70,7 @@ from helpers.backend import (
     cpu_name,
     is_installed,
     library_versions,
+    use_backend,
 )
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
 
@@ -440,6 +441,20 @@ def write_results(rows: list[dict], settings: dict, out_dir: Path) -> pd.DataFra
     return frame
 
 
+def parent_backend(cases: list[Case]) -> str | None:
+    """Pick the Keras backend of this (parent) process, which imports Keras to encode the data.
+
+    Keras' default is TensorFlow. On a machine without it (a JAX- or PyTorch-only GPU
+    box), an unset ``KERAS_BACKEND`` would make that import fail, so the first installed
+    backend among ``cases`` is used instead. Returns the backend chosen here, or None
+    when ``KERAS_BACKEND`` is set, TensorFlow is installed, or Keras is already imported.
+    """
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules or is_installed("tensorflow"):
+        return None
+    installed = [case.backend for case in cases if is_installed(case.backend)]
+    return use_backend(installed[0]) if installed else None
+
+
 def run_benchmark(
     cases: list[Case],
     data: BenchData,
@@ -471,6 +486,7 @@ def run_benchmark(
         "seed": seed, "data": data.recipe, "docs": len(data.train), "test_docs": len(data.test),
         "host_cpu": cpu_name(), "python": sys.version.split()[0],
     }  # fmt: skip
+    parent_backend(cases)
     configs = [case_config(case, changes, batch_size) for case in cases]  # fail before running
     arrays: dict[str, Path] = {}
     rows: list[dict] = []

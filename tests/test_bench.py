@@ -3,6 +3,9 @@ across every installed backend (one process per case) checked through its result
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +215,27 @@ def test_results_read_back_as_a_table_a_ratio_table_and_a_chart(tiny_benchmark):
     assert len(ax.patches) == len(frame) - 1  # one bar per case that ran
     assert any(text.get_text() == " failed" for text in ax.texts)
     assert Path(out / "results.csv").stat().st_size > 0
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_the_benchmark_runs_where_tensorflow_is_not_installed(shared_data, tmp_path):
+    """A JAX- or PyTorch-only machine (as on many GPU boxes): the parent process, which
+    imports Keras to encode the data, must not ask for Keras' default backend."""
+    others = [name for name in INSTALLED if name != "tensorflow"]
+    if not others:
+        pytest.skip("needs JAX or PyTorch installed")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text('import sys\nsys.modules["tensorflow"] = None\n')
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    sets = [arg for field, value in TINY.items() for arg in ("--set", f"{field}={value}")]
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "bench", "--backends", others[0], "--models", "lstm",
+         "--masks", "off", "--data-dir", str(shared_data), "--docs", "64", "--test-docs", "40",
+         "--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "out"), *sets],
+        env=env | {"PYTHONPATH": str(site)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = pd.read_csv(tmp_path / "out" / "results.csv").iloc[0]
+    assert (row["backend"], row["status"]) == (others[0], "ok")
