@@ -72,6 +72,9 @@ class _Recipe:
     batch_size: int
     epochs: int
     batch_order: str  # "shuffle", or "by_length": batches of items of similar length
+    # Weights averaged over training steps (an exponential moving average with this
+    # momentum) are the ones validated, kept and saved; 0 = the raw weights (the seed's).
+    ema_momentum: float = 0.0
 
     L2_TARGETS: ClassVar[tuple[str, ...]] = ()
 
@@ -85,6 +88,10 @@ class _Recipe:
         ):
             if value not in choices:
                 raise ValueError(f"{field}={value!r}: choose one of {choices}.")
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ValueError(
+                f"ema_momentum={self.ema_momentum!r}: use 0 (no averaging) or a value in (0, 1)."
+            )
         unknown = set(self.l2_on) - set(self.L2_TARGETS)
         if unknown:
             raise ValueError(f"l2_on names {sorted(unknown)}: choose from {self.L2_TARGETS}.")
@@ -699,14 +706,12 @@ def attention_model(han_model: keras.Model) -> keras.Model:
 
 def make_optimizer(config: LSTMConfig | HANConfig) -> keras.optimizers.Optimizer:
     """The optimizer named by ``config`` (a fresh instance each call)."""
+    common = {"learning_rate": config.learning_rate, "clipnorm": config.clipnorm}
+    if config.ema_momentum:
+        common |= {"use_ema": True, "ema_momentum": config.ema_momentum}
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate=config.learning_rate,
-            momentum=config.momentum,
-            nesterov=config.nesterov,
-            clipnorm=config.clipnorm,
-        )
-    return keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
+        return keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
+    return keras.optimizers.Adam(**common)
 
 
 def compile_model(model: keras.Model, config: LSTMConfig | HANConfig) -> keras.Model:

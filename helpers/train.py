@@ -402,7 +402,8 @@ def train_model(
     Writes ``history.csv`` (one row per epoch, appended as it goes, so a crash
     keeps what was done) and ``best.keras`` (the best model by validation loss)
     into ``out_dir``; stops early after ``patience`` epochs without improvement
-    and restores the best weights.
+    and restores the best weights. With ``config.ema_momentum``, the averaged weights
+    are the ones validated, checkpointed and restored.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -421,6 +422,9 @@ def train_model(
         SaveBest(model, out / "best.keras"),
         keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True),
     ]
+    if config.ema_momentum:
+        # First, so that validation and the callbacks after it see the averaged weights.
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     keras.utils.set_random_seed(seed)
     history = fitting_model(model, config, trim).fit(
         batches(fit_rows, seed),

@@ -431,3 +431,60 @@ def test_packed_han_refuses_an_unmasked_han():
     unmasked = dataclasses.replace(SMALL_HAN, mask=False, rnn_masking="keras")
     with pytest.raises(ValueError, match="mask=True"):
         PackedHAN(build_han(unmasked))
+
+
+def _learnable_docs(kind, n=96, seed=0):
+    """Post-padded ids whose label is whether word 3 occurs: a task a model learns."""
+    rng = np.random.default_rng(seed)
+    shape = (n, 12) if kind == "lstm" else (n, 4, 6)
+    ids = rng.integers(4, SMALL["num_words"], shape).astype("int32")
+    keep = rng.random(shape) < 0.6
+    if kind == "han":
+        keep[:, 1:] &= rng.random((n, 3, 1)) < 0.7
+    keep[(slice(None),) + (0,) * (len(shape) - 1)] = True
+    ids = np.where(keep, ids, 0)
+    ids = -np.sort(-ids, axis=-1, kind="stable")  # real words first, then padding
+    labels = np.arange(n) % 2
+    first = (np.arange(n), *(0,) * (len(shape) - 1))
+    ids[first] = np.where(labels == 1, 3, ids[first])
+    lengths = (ids != 0).sum(axis=-1) if kind == "lstm" else (ids != 0).any(axis=-1).sum(-1)
+    return ids, labels, lengths
+
+
+@pytest.mark.parametrize("kind", ["lstm", "han"])
+def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, kind):
+    """With ema_momentum, the weights that end up in the model and in best.keras are the
+    averaged weights whose validation loss the history records, not the raw ones."""
+    from helpers.train import train_model, training_batches, validation_rows
+
+    base = SMALL_LSTM if kind == "lstm" else SMALL_HAN  # the HAN trains packed (PackedHAN)
+    ids, labels, lengths = _learnable_docs(kind)
+    best_losses = {}
+    for momentum in (0.9, 0.0):
+        config = dataclasses.replace(base, ema_momentum=momentum, batch_size=8, epochs=4)
+        keras.utils.set_random_seed(0)
+        model = compile_model((build_lstm if kind == "lstm" else build_han)(config), config)
+        out = tmp_path / f"ema{momentum}"
+        run = train_model(model, config, ids, labels, lengths, out, trim=True, verbose=0)
+        best = float(run.history["val_loss"].min())
+        best_losses[momentum] = best
+        # The model holds the weights of the best epoch: they give its validation loss.
+        _, val_rows = validation_rows(labels)
+        val = training_batches(config, ids[val_rows], labels[val_rows], lengths[val_rows])
+        probabilities = np.concatenate([_run(model, x) for x, _ in val.fit_input()])
+        truth = np.concatenate([y for _, y in val.fit_input()])
+        loss = -np.mean(np.log(probabilities[np.arange(len(truth)), truth]))
+        assert loss == pytest.approx(best, rel=1e-4)
+        saved = keras.saving.load_model(out / "best.keras", compile=False)
+        x = ids[:8]
+        np.testing.assert_allclose(_run(saved, x), _run(model, x), atol=1e-6)
+    assert best_losses[0.9] != best_losses[0.0]  # the same seed: only the averaging differs
+
+
+def test_ema_momentum_is_checked_and_reaches_the_optimizer():
+    with pytest.raises(ValueError, match="ema_momentum"):
+        dataclasses.replace(SMALL_LSTM, ema_momentum=1.0)
+    assert not models.make_optimizer(LSTM_CONFIGS["original"]).use_ema
+    assert LSTM_CONFIGS["tuned"].ema_momentum == HAN_CONFIGS["tuned"].ema_momentum == 0.0
+    optimizer = models.make_optimizer(dataclasses.replace(SMALL_HAN, ema_momentum=0.95))
+    assert optimizer.use_ema and optimizer.ema_momentum == 0.95
