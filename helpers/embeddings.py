@@ -6,7 +6,6 @@ them into the model. Nothing here imports Keras; the matrix is plain NumPy.
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from gensim.models.keyedvectors import KeyedVectors
 from sklearn.decomposition import PCA
 from tqdm.auto import tqdm
 
+from helpers.files import atomic_write
 from helpers.text import OOV, PAD, Vocabulary, split_sentences, tokenize
 
 
@@ -87,10 +87,7 @@ def cached_word2vec(texts: Iterable[str], cache_dir: str | Path, **settings) -> 
     if path.is_file():
         return KeyedVectors.load_word2vec_format(str(path), binary=True)
     vectors = train_word2vec(word2vec_sentences(texts), **settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    vectors.save_word2vec_format(str(partial), binary=True)
-    os.replace(partial, path)
+    atomic_write(path, lambda temporary: vectors.save_word2vec_format(str(temporary), binary=True))
     return vectors
 
 

@@ -11,7 +11,6 @@ every backend.
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,9 @@ from typing import Literal
 import numpy as np
 import pysbd
 from tqdm.auto import tqdm
+
+from helpers.data import DataError
+from helpers.files import atomic_write, atomic_write_text
 
 PAD = 0
 OOV = 1
@@ -39,6 +41,10 @@ Kind = Literal["flat", "hierarchical"]
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # pysbd ships its rules (no download at run time); clean=False keeps the text as is.
 _SEGMENTER = pysbd.Segmenter(language="en", clean=False)
+# pysbd's time grows with the square of a line's length (a 300,000-character line takes
+# 24 s), so longer lines are segmented a window at a time. No line of the real reviews
+# is this long (IMDB's longest is 5,911 characters).
+_SEGMENT_CHARS = 10_000
 
 
 def tokenize(text: str) -> list[str]:
@@ -57,9 +63,79 @@ def split_sentences(text: str) -> list[str]:
         sentence.strip()
         for line in text.splitlines()
         if line.strip()
-        for sentence in _SEGMENTER.segment(line)
+        for sentence in _segment(line)
         if sentence.strip()
     ]
+
+
+def _segment(line: str, window: int = _SEGMENT_CHARS) -> Iterable[str]:
+    """pysbd's sentences of ``line``, in linear time: a long line is segmented ``window``
+    characters at a time, keeping the complete sentences of each window and starting
+    the next one at its last, unfinished sentence. Only a sentence longer than
+    ``window`` is cut where the window ends."""
+    while len(line) > window:
+        complete = _SEGMENTER.segment(line[:window])[:-1]
+        done = "".join(complete)
+        if not complete or not line.startswith(done):
+            complete, done = [line[:window]], line[:window]
+        yield from complete
+        line = line[len(done) :]
+    yield from _SEGMENTER.segment(line)
+
+
+def unusable_reason(text) -> str | None:
+    """Why ``text`` cannot be classified, or None if it can.
+
+    "no text" (missing: None, NaN, not a string), "empty" (only whitespace) or "no
+    words" (only punctuation, symbols or emoji: every one of its rows would be
+    padding). A text whose words are all unknown to a vocabulary is usable: it is
+    encoded as out-of-vocabulary ids (see ``TextEncoder.known_word_share``).
+    """
+    if not isinstance(text, str):
+        return "no text"
+    if not text.strip():
+        return "empty"
+    if _TOKEN.search(text.lower()) is None:
+        return "no words"
+    return None
+
+
+def usable_texts(texts: Iterable) -> np.ndarray:
+    """Bool ``(texts,)``: True where ``unusable_reason`` finds nothing wrong."""
+    return np.array([unusable_reason(text) is None for text in texts], dtype=bool)
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, one review each.
+
+    A binary, compressed, UTF-16 or otherwise non-UTF-8 file fails in one line
+    (``DataError``) that names the file and says how to convert it; a byte-order
+    mark is ignored.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read it ({error.strerror or error})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path} is UTF-16 text: save it as UTF-8, one review per line")
+    if data.startswith((b"\x1f\x8b", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")):
+        raise DataError(f"{path} is compressed: extract the text file first, one review per line")
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise DataError(
+            f"{path} is a binary file (a NUL byte at offset {nul:,}), not text: "
+            "give a UTF-8 text file with one review per line"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(
+            f"{path} is not UTF-8 text (byte 0x{data[error.start]:02x} on line {line:,}): "
+            f"convert it, e.g. iconv -f latin1 -t utf-8 {path} > reviews.txt"
+        ) from None
+    return [line for line in text.splitlines() if line.strip()]
 
 
 class Vocabulary:
@@ -284,10 +360,11 @@ class TextEncoder:
         fully padded row; a text whose words are all unknown is encoded (as OOV
         ids): check :meth:`known_word_share` to warn about it.
         """
-        if not text.strip():
+        reason = unusable_reason(text)
+        if reason == "empty":
             raise ValueError("empty text: nothing to classify")
-        if not tokenize(text):
-            raise ValueError(f"no words in text {text[:40]!r}: nothing to classify")
+        if reason is not None:
+            raise ValueError(f"{reason} in text {str(text)[:40]!r}: nothing to classify")
         return self.encode([text], kind)[0]
 
     def sentence_slots(self, text: str) -> list[tuple[int, str, list[tuple[int, str]]]]:
@@ -326,9 +403,7 @@ class TextEncoder:
 
     def save(self, path: str | Path) -> Path:
         """Save as JSON to ``path``: a file, or a directory to hold ``text_encoder.json``."""
-        path = _encoder_path(path)
-        path.write_text(json.dumps(self.to_dict()), encoding="utf-8")
-        return path
+        return atomic_write_text(_encoder_path(path), json.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: str | Path) -> "TextEncoder":
@@ -419,10 +494,11 @@ def encode_cached(
             return saved["array"], EncodingStats(**stats)
 
     array, stats = encoder.encode(texts, kind, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as file:
-        fields = {name: value for name, value in asdict(stats).items() if value is not None}
-        np.savez(file, array=array, **fields)
-    os.replace(partial, path)  # atomic: an interrupted run leaves no half-written cache
+    fields = {name: value for name, value in asdict(stats).items() if value is not None}
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as file:  # a file, so that savez adds no ".npz"
+            np.savez(file, array=array, **fields)
+
+    atomic_write(path, write)  # an interrupted run leaves no half-written cache
     return array, stats

@@ -107,3 +107,23 @@ def test_cached_word2vec_trains_once_and_gives_the_same_vectors(tmp_path, monkey
     np.testing.assert_allclose(again.vectors, first.vectors, atol=1e-6)
     with pytest.raises(pytest.fail.Exception):  # other settings: a different key
         embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=3)
+
+
+def test_a_word2vec_cache_write_that_fails_leaves_no_file_to_reuse(tmp_path, monkeypatch):
+    from gensim.models.keyedvectors import KeyedVectors
+
+    from helpers import embeddings
+
+    def fail_midway(self, path, **kwargs):
+        with open(path, "wb") as file:
+            file.write(b"8 8\n")
+        raise OSError("No space left on device")
+
+    texts = ["The tea is green and fresh."] * 10
+    monkeypatch.setattr(KeyedVectors, "save_word2vec_format", fail_midway)
+    with pytest.raises(OSError, match="No space"):
+        embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    vectors = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".bin"] and "tea" in vectors

@@ -1,19 +1,27 @@
 """Tokens, sentences, vocabulary and padded arrays (helpers.text)."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.data import DataError
 from helpers.text import (
+    _SEGMENTER,
     OOV,
     PAD,
     TextEncoder,
     Vocabulary,
+    _segment,
     encode_cached,
+    read_text_lines,
     split_sentences,
     tokenize,
+    unusable_reason,
+    usable_texts,
 )
 
 # "apple" 3x, "pear" and "fig" 2x (tie: alphabetical), "kiwi" 1x.
@@ -189,6 +197,114 @@ def test_encode_text_refuses_empty_text_but_encodes_unknown_words():
     assert encoder.known_word_share("Banana mango") == 0.0
     assert encoder.known_word_share("Banana apple") == 0.5
     assert encoder.encode_text("Apple. Pear.", "hierarchical").shape == (1, 15, 50)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (None, "no text"),
+        (float("nan"), "no text"),
+        ("", "empty"),
+        (" \n\t", "empty"),
+        ("!!!", "no words"),
+        ("... ?! -- :-)", "no words"),
+        ("\U0001f600\U0001f44d\u2764\ufe0f", "no words"),
+        ("Great!", None),
+        ("5/5", None),
+        ("\u8fd9\u662f\u597d\u8336", None),  # Chinese: words, unknown to an English vocabulary
+        ("\u041e\u0442\u043b\u0438\u0447\u043d\u043e", None),  # Russian
+    ],
+)
+def test_unusable_reason_names_what_is_missing(text, reason):
+    assert unusable_reason(text) == reason
+
+
+def test_usable_texts_is_a_mask_over_the_batch():
+    mask = usable_texts(["Good tea.", "!!!", None, "Bad."])
+    assert mask.dtype == bool and mask.tolist() == [True, False, False, True]
+
+
+def test_a_script_the_vocabulary_never_saw_is_encoded_as_unknown_words():
+    encoder = fit(max_words=4)
+    chinese = "\u8fd9\u662f\u597d\u8336 \u975e\u5e38\u597d"
+    assert encoder.known_word_share(chinese) == 0.0
+    assert encoder.encode_text(chinese, "flat").tolist() == [[OOV, OOV, 0, 0]]
+
+
+def test_a_long_line_is_segmented_in_windows_with_the_same_sentences():
+    line = "Mr. Smith paid $3.50 for this tea. It is good! " * 600  # 28,200 characters
+    whole = [s.strip() for s in _SEGMENTER.segment(line)]
+    assert len(whole) == 1200 and whole[0] == "Mr. Smith paid $3.50 for this tea."
+    assert split_sentences(line) == whole
+    assert list(_segment("x" * 250, window=100)) == ["x" * 100, "x" * 100, "x" * 50]
+
+
+def test_a_one_megabyte_review_is_encoded_and_counted_as_truncated():
+    encoder = fit(max_sentences=15, words_per_sentence=50)
+    review = "Apple pear fig, the best I ever had. " * 27_000  # 1 MB, one line
+    array, stats = encoder.encode([review], "hierarchical")
+    assert array.shape == (1, 15, 50) and (array[0, :, :3] > 1).all()
+    assert stats.sentences == 27_000 and stats.documents_truncated == 1
+
+
+def test_read_text_lines_skips_blank_lines_and_a_byte_order_mark(tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_bytes("\ufeffGood tea.\r\n\r\n  \nCaf\u00e9 au lait \U0001f600\n".encode())
+    assert read_text_lines(path) == ["Good tea.", "Caf\u00e9 au lait \U0001f600"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("Caf\u00e9\nna\u00efve".encode("latin-1"), "is not UTF-8 text (byte 0xe9 on line 1)"),
+        ("Good tea.".encode("utf-16"), "is UTF-16 text: save it as UTF-8"),
+        (b"\x1f\x8b\x08\x00compressed", "is compressed: extract the text file first"),
+        (b"\x7fELF\x02\x01\x01\x00\x00", "is a binary file (a NUL byte at offset 7)"),
+    ],
+)
+def test_read_text_lines_refuses_what_is_not_utf8_text_in_one_line(tmp_path, content, message):
+    path = tmp_path / "reviews.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(message)) as error:
+        read_text_lines(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_read_text_lines_of_a_missing_file_says_so(tmp_path):
+    with pytest.raises(DataError, match="cannot read it .No such file"):
+        read_text_lines(tmp_path / "missing.txt")
+
+
+def test_an_encoder_save_that_fails_midway_keeps_the_previous_file(tmp_path, monkeypatch):
+    fit(max_words=7).save(tmp_path)
+
+    def fail_midway(self, text, **kwargs):
+        with open(self, "w") as file:
+            file.write(text[:20])
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", fail_midway)
+    with pytest.raises(OSError, match="No space"):
+        fit(max_words=9).save(tmp_path)
+    monkeypatch.undo()
+    assert TextEncoder.load(tmp_path).max_words == 7
+    assert [p.name for p in tmp_path.iterdir()] == ["text_encoder.json"]
+
+
+def test_an_encode_cache_write_that_fails_leaves_no_file_to_reuse(tmp_path, monkeypatch):
+    encoder = fit()
+
+    def fail_midway(file, **arrays):
+        file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", fail_midway)
+    with pytest.raises(KeyboardInterrupt):
+        encode_cached(encoder, ["Apple pear."], "flat", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    array, _ = encode_cached(encoder, ["Apple pear."], "flat", tmp_path)
+    assert array[0, :2].tolist() == encoder.encode_documents(["Apple pear."])[0, :2].tolist()
 
 
 def test_encode_cached_reuses_the_file_and_keys_on_the_texts(tmp_path, monkeypatch):
