@@ -174,52 +174,86 @@ def run_train(args) -> int:
 
 
 def read_labelled(path: str):
+    """The ``text`` and ``label`` columns of a .parquet or .csv file, labels as 0/1/NaN.
+
+    Labels may be 0/1 or words such as IMDB's pos/neg (``binary_label_values``); a
+    missing label or text is kept (the metrics leave that row out and count it).
+    """
     import pandas as pd
 
+    from helpers.evaluate import binary_label_values
+
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise DataError(
+            f"{path} is empty: give a .csv or .parquet file with text and label columns"
+        )
     try:
-        frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+        if path.endswith(".parquet"):
+            frame = pd.read_parquet(path)
+        else:  # as strings, so that a review reading "NA" or "null" stays a review
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path} is not UTF-8 text: convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
     except (OSError, ValueError, pd.errors.ParserError) as error:  # Arrow errors are ValueErrors
         raise DataError(f"{path}: cannot read it as a table with text and label columns") from error
     missing = {"text", "label"} - set(frame.columns)
     if missing:
         raise DataError(f"{path}: needs columns text and label (missing {', '.join(missing)})")
-    return frame
+    if frame.empty:
+        raise DataError(f"{path} has no rows: no reviews to evaluate")
+    return frame.assign(label=binary_label_values(frame["label"], f"{path}: column label"))
 
 
 def run_evaluate(args) -> int:
     from helpers import evaluate, train
 
-    classifier = train.Classifier.load(args.model)
     frame = read_labelled(args.data)
-    metrics = evaluate.classification_metrics(frame["label"], classifier.predict(frame["text"]))
+    classifier = train.Classifier.load(args.model)
+    metrics, _ = evaluate.evaluate_classifier(classifier, frame["text"], frame["label"])
     out = Path(args.model) / f"metrics-{Path(args.data).name.split('.')[0]}.json"
     evaluate.write_metrics(out, metrics)
     print(json.dumps(metrics))
+    if "left_out" in metrics:
+        print(
+            f"note: {evaluate.describe_left_out(metrics['left_out'], len(frame))}", file=sys.stderr
+        )
     print(f"wrote {out}")
     return 0
 
 
 def run_predict(args) -> int:
-    from helpers import train
+    from helpers import evaluate, train
+    from helpers.text import read_text_lines, usable_texts
 
-    texts = list(args.texts)
-    if args.input:
-        try:
-            texts += [line for line in Path(args.input).read_text().splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as error:
-            raise DataError(f"{args.input}: cannot read it as text ({error})") from error
-    if not texts:
-        raise DataError("nothing to classify: give review texts or --input FILE")
+    texts = list(args.texts) + (read_text_lines(args.input) if args.input else [])
+    usable = usable_texts(texts)
+    if not usable.any():
+        raise DataError(
+            "nothing to classify: give review texts with words in them, or --input FILE"
+        )
     classifier = train.Classifier.load(args.model)
     if args.explain:
         from helpers import explain
 
+        if not usable.all():
+            print(f"note: {(~usable).sum():,} texts without words not explained", file=sys.stderr)
         render = {"text": explain.to_text, "json": explain.to_json, "html": explain.to_html}
+        texts = [text for text, ok in zip(texts, usable, strict=True) if ok]
         print(render[args.format](explain.explain(classifier, texts)))
         return 0
-    for text, probability in zip(texts, classifier.predict(texts), strict=True):
-        label = "positive" if probability >= 0.5 else "negative"
-        print(f"{label}\t{probability:.3f}\t{text[:80]}")
+    predictions = evaluate.predict_texts(classifier, texts)
+    records = predictions.records(texts)
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+    else:
+        for row in records:
+            probability = "nan" if row["probability"] is None else f"{row['probability']:.3f}"
+            note = f"\t{row['note']}" if row["note"] else ""
+            print(f"{row['label']}\t{probability}\t{row['text'][:80]}{note}")
+    if predictions.summary():
+        print(f"note: {predictions.summary()}", file=sys.stderr)
     return 0
 
 
