@@ -39,6 +39,8 @@ import pandas as pd
 COLUMNS = ["id", "text", "summary", "rating", "given_label"]
 LABEL_SCHEMES = ("12v45", "1v5", "given")
 DATA_DIR_VARIABLE = "REVIEWS_DATA_DIR"
+HOME_VARIABLE = "REVIEWS_HOME"
+# Relative to the project folder (``project_root``), wherever the process starts.
 DEFAULT_DATA_DIR = Path("data/raw")
 DEFAULT_CACHE_DIR = Path("data/cache")
 
@@ -176,23 +178,52 @@ def clean_text(raw: str) -> str:
 # --- locating and downloading -----------------------------------------------------
 
 
+def project_root() -> Path:
+    """The folder that ``data/raw``, ``data/cache`` and ``output`` are relative to.
+
+    The same whichever folder the process starts in (Jupyter starts a notebook's
+    kernel in ``notebooks/``):
+
+    1. ``$REVIEWS_HOME``, when set;
+    2. the clone this package is imported from (the folder holding ``helpers/`` and
+       ``notebooks/``);
+    3. pip-installed elsewhere: the nearest of the current folder and its parents that
+       holds a ``data/`` folder, else the current folder.
+    """
+    home = os.environ.get(HOME_VARIABLE)
+    if home:
+        return Path(home).expanduser().resolve()
+    clone = Path(__file__).resolve().parents[1]
+    if (clone / "notebooks").is_dir() and (clone / "helpers").is_dir():
+        return clone
+    here = Path.cwd()
+    return next((folder for folder in (here, *here.parents) if (folder / "data").is_dir()), here)
+
+
+def project_path(path: str | Path) -> Path:
+    """``path`` as is when absolute, else inside ``project_root()`` (``~`` expanded)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
 def data_dir_from_env() -> Path:
-    """The local raw-data folder: ``$REVIEWS_DATA_DIR`` or ``data/raw``."""
-    return Path(os.environ.get(DATA_DIR_VARIABLE, DEFAULT_DATA_DIR))
+    """The local raw-data folder: ``$REVIEWS_DATA_DIR`` or ``data/raw``, in the project."""
+    return project_path(os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
 
 
 def locate(
     source: str,
     path: str | Path | None = None,
     data_dir: str | Path | None = None,
-    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    cache_dir: str | Path | None = None,
     download: bool = True,
 ) -> Path:
     """The file to parse for ``source``.
 
     An explicit ``path`` wins; then the first of the source's known file names
     found in ``data_dir`` (default ``$REVIEWS_DATA_DIR`` or ``data/raw``); then a
-    verified, cached download when the source has a public address.
+    verified, cached download into ``cache_dir`` (default ``data/cache``) when the
+    source has a public address. The defaults are inside ``project_root()``.
     """
     spec = source_spec(source)
     if path is not None:
@@ -211,7 +242,8 @@ def locate(
         )
     if not download:
         raise DataError(f"{spec.name}: {looked}, and downloading is switched off.")
-    return fetch(spec, cache_dir, folder, looked)
+    cache = Path(cache_dir) if cache_dir is not None else project_path(DEFAULT_CACHE_DIR)
+    return fetch(spec, cache, folder, looked)
 
 
 def fetch(spec: Source, cache_dir: str | Path, folder: Path, looked: str) -> Path:

@@ -15,6 +15,11 @@ from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
+# The kernel's own start-up warnings (ipykernel: "running over TCP without encryption",
+# for a kernel that only listens on this machine's loopback) are noise to a learner; its
+# errors still show.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
 # Sizes: "workshop" fits the Fine Foods sample in shared/data (1,481 negative
 # reviews) and a 2-core laptop CPU, a few minutes per notebook (at most 10 epochs per
 # model, early stopping often ends sooner); "full" is the
@@ -70,8 +75,17 @@ class SeriesResult:
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
-    """The numbered notebooks (``01_….ipynb`` …) in order, optionally filtered by prefix."""
-    found = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """The numbered notebooks (``01_….ipynb`` …) in order, optionally filtered by prefix.
+
+    They are in the clone's ``notebooks/``; where the package is pip-installed, in the
+    project folder's ``notebooks/`` (``helpers.data.project_root``).
+    """
+    from helpers.data import DataError, project_root
+
+    folder = NOTEBOOKS if NOTEBOOKS.is_dir() else project_root() / "notebooks"
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise DataError(f"no numbered notebooks (01_….ipynb) in {folder}: copy them there.")
     if only:
         found = [p for p in found if any(p.name.startswith(prefix) for prefix in only)]
     return found
@@ -86,26 +100,29 @@ def run_series(
 ) -> SeriesResult:
     """Execute the series with ``preset``'s parameters (plus ``overrides``).
 
-    Checks first that the data can be had (local file or download), so that an
-    offline machine without the files stops at once with that message.
+    ``out_dir`` defaults to ``output/PRESET`` in the project folder
+    (``helpers.data.project_root``). Checks first that the data can be had (local
+    file or download), so that an offline machine without the files stops at once
+    with that message.
     """
     import papermill
     from nbconvert import HTMLExporter
 
     from helpers.backend import check_backend_request
-    from helpers.data import locate
+    from helpers.data import locate, project_path
 
     parameters = {**PRESETS[preset], **(overrides or {})}
     if parameters.get("keras_backend"):
         check_backend_request(parameters["keras_backend"])
+    to_run = notebooks(only)
     raw = Path(data_dir).resolve() if data_dir else None
     data_file = locate(parameters["source"], data_dir=raw)
-    out = Path(out_dir or Path("output") / preset).resolve()
+    out = Path(out_dir).resolve() if out_dir else project_path(Path("output") / preset)
     out.mkdir(parents=True, exist_ok=True)
     parameters |= {"data_path": str(data_file.resolve()), "work_dir": str(out)}
     result = SeriesResult(out_dir=out)
     print(f"preset {preset}: data {data_file}; output {out}")
-    for notebook in notebooks(only):
+    for notebook in to_run:
         declared = papermill.inspect_notebook(str(notebook))
         given = {k: v for k, v in parameters.items() if k in declared}
         executed = out / notebook.name
@@ -116,8 +133,9 @@ def run_series(
                 str(notebook),
                 str(executed),
                 parameters=given,
-                cwd=str(NOTEBOOKS),
+                cwd=str(notebook.parent),
                 progress_bar=os.environ.get("CI") != "true",
+                extra_arguments=KERNEL_ARGUMENTS,
             )
         except papermill.PapermillExecutionError as error:
             result.failed = executed

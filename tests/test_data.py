@@ -306,6 +306,56 @@ def test_download_is_verified_and_a_bad_one_is_not_kept(tmp_path, monkeypatch):
         server.shutdown()
 
 
+# --- where the project's folders are -----------------------------------------------
+
+REPO = Path(data.__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("start", ["", "notebooks", "helpers"])
+def test_default_folders_are_in_the_clone_whichever_folder_the_process_starts_in(
+    start, monkeypatch
+):
+    monkeypatch.delenv("REVIEWS_HOME", raising=False)
+    monkeypatch.delenv("REVIEWS_DATA_DIR", raising=False)
+    monkeypatch.chdir(REPO / start)
+    assert data.project_root() == REPO
+    assert data.data_dir_from_env() == REPO / "data" / "raw"
+    monkeypatch.setenv("REVIEWS_DATA_DIR", "../shared/data")
+    assert data.data_dir_from_env() == REPO / "../shared/data"
+    monkeypatch.setenv("REVIEWS_DATA_DIR", "/srv/reviews")
+    assert data.data_dir_from_env() == Path("/srv/reviews")
+
+
+def test_reviews_home_names_the_project_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("REVIEWS_HOME", str(tmp_path))
+    monkeypatch.delenv("REVIEWS_DATA_DIR", raising=False)
+    assert data.data_dir_from_env() == tmp_path / "data" / "raw"
+    assert data.project_path("output/workshop") == tmp_path / "output" / "workshop"
+
+
+def test_pip_installed_the_root_is_the_nearest_folder_with_data(tmp_path, monkeypatch):
+    installed = tmp_path / "site-packages" / "helpers" / "data.py"  # no notebooks/ beside it
+    monkeypatch.setattr(data, "__file__", str(installed))
+    monkeypatch.delenv("REVIEWS_HOME", raising=False)
+    work = tmp_path / "course" / "notebooks"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert data.project_root() == work
+    (tmp_path / "course" / "data").mkdir()
+    assert data.project_root() == tmp_path / "course"
+
+
+def test_a_local_file_in_the_default_folder_is_found_from_notebooks(tmp_path, monkeypatch):
+    monkeypatch.setenv("REVIEWS_HOME", str(tmp_path))
+    monkeypatch.delenv("REVIEWS_DATA_DIR", raising=False)
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    write_gz(raw / "finefoods_sample.txt.gz", snap_record())
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert data.locate("finefoods", download=False) == raw / "finefoods_sample.txt.gz"
+
+
 # --- labels and the balanced sample ----------------------------------------------
 
 
