@@ -12,11 +12,13 @@ a one-line error and exit status 1 on the command line).
 
 import os
 
-from helpers.backend import BackendError, check_backend_request
+from helpers.backend import BackendError, check_backend_request, quiet_known_warnings
 
 # TensorFlow's C++ start-up chatter (CUDA probing, CPU instruction sets) hides the
 # output a reader needs; its warnings and errors still show. Set it to 0 to see all.
+# What it writes before reading this setting is held back by ``backend.activate``.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_known_warnings()
 try:
     check_backend_request()
 except BackendError as error:

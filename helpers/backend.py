@@ -4,7 +4,13 @@
 must run before ``import keras``.
 """
 
+import contextlib
+import logging
 import os
+import re
+import sys
+import tempfile
+import warnings
 
 LIVE_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -56,8 +62,6 @@ def check_backend_request(name: str | None = None) -> str:
 def use_backend(name: str) -> str:
     """Select ``name`` for this process; must be called before Keras is imported."""
     backend = check_backend_request(name)
-    import sys
-
     if "keras" in sys.modules:
         import keras
 
@@ -182,12 +186,77 @@ def describe_active() -> str:
     return f"Keras {keras.__version__} · backend {name} {version} · device: {active_device()}"
 
 
+# --------------------------------------------------------------------------- quiet start-up
+
+# What TensorFlow's C++ core writes straight to stderr while it starts: absl's notice
+# that it logs before being set up, info and warning lines (oneDNN, CPU instruction
+# sets, "Could not find cuda drivers"). A learner can act on none of it.
+STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog"
+    r"|[IW]\d{4} \d\d:\d\d:\d\d"
+    r"|To enable the following instructions)"
+)
+# cuInit's failure means "no GPU": noise on a machine without an NVIDIA driver, and the
+# one clue to a broken driver on a GPU machine, where it still shows.
+NO_GPU_ERROR = re.compile(r"^E\d{4} .*failed call to cuInit")
+
+
+def has_nvidia_driver() -> bool:
+    """Whether an NVIDIA driver is loaded (Linux: ``/proc/driver/nvidia``)."""
+    return os.path.isdir("/proc/driver/nvidia")
+
+
+@contextlib.contextmanager
+def quiet_native_startup():
+    """Hold back ``STARTUP_NOISE`` that C++ libraries write to stderr inside the block.
+
+    The process's stderr (file descriptor 2, which a Jupyter kernel forwards to the
+    notebook) goes to a temporary file; afterwards every other line is written back,
+    so real errors still show.
+    """
+    noise = [STARTUP_NOISE] + ([] if has_nvidia_driver() else [NO_GPU_ERROR])
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", "replace").splitlines()
+            kept = [line for line in lines if not any(p.search(line) for p in noise)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def _not_retracing(record: logging.LogRecord) -> bool:
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_known_warnings() -> None:
+    """Silence two Python-level messages that are expected in this series.
+
+    - Keras's "Skipping variable loading for optimizer …, because it has 0 variables":
+      a model loaded to predict has an optimizer that was never built; its weights load.
+    - TensorFlow's "… triggered tf.function retracing": batches of different lengths
+      (the fast recipe) are new shapes by design.
+    """
+    warnings.filterwarnings(
+        "ignore", r"Skipping variable loading for optimizer '[^']*', because it has 0 variables"
+    )
+    tf_logger = logging.getLogger("tensorflow")
+    if _not_retracing not in tf_logger.filters:
+        tf_logger.addFilter(_not_retracing)
+
+
 def activate(name: str = "") -> str:
     """Select backend ``name`` (empty: keep ``$KERAS_BACKEND``), import Keras, describe it.
 
     For the first cell of a notebook whose parameters say ``keras_backend = ""``. A
     backend that cannot run stops the notebook with the explanation (``SystemExit``),
-    not a traceback.
+    not a traceback. TensorFlow's start-up chatter is held back (``quiet_native_startup``).
     """
     try:
         if name:
@@ -196,7 +265,8 @@ def activate(name: str = "") -> str:
             check_backend_request()
     except BackendError as error:
         raise SystemExit(f"error: {error}") from None
-    return describe_active()
+    with quiet_native_startup():
+        return describe_active()
 
 
 def probe() -> dict:
@@ -222,7 +292,6 @@ def backend_report(names=LIVE_BACKENDS, timeout: float = 300) -> list[dict]:
     """
     import json
     import subprocess
-    import sys
 
     code = "import json, helpers.backend as b; print(json.dumps(b.probe()))"
     names = [check_backend_request(name) for name in names]
