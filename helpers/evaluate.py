@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    RocCurveDisplay,
+    accuracy_score,
+    confusion_matrix,
+    roc_auc_score,
+)
 from sklearn.pipeline import make_pipeline
 
 from helpers.data import DataError
@@ -210,11 +216,12 @@ def tfidf_baseline(train_texts, train_labels, test_texts, test_labels) -> tuple[
 def plot_roc(curves: dict[str, tuple], ax=None):
     """ROC curves: ``{name: (labels, probabilities)}``, AUC in the legend."""
     ax = ax or plt.gca()
-    for name, (labels, probabilities) in curves.items():
-        false_positive, true_positive, _ = roc_curve(labels, probabilities)
-        auc = roc_auc_score(labels, probabilities)
-        ax.plot(false_positive, true_positive, label=f"{name} (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    names = list(curves)
+    for name in names:
+        labels, probabilities = curves[name]
+        RocCurveDisplay.from_predictions(
+            labels, probabilities, name=name, ax=ax, plot_chance_level=name == names[-1]
+        )
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
     ax.legend(loc="lower right")
     return ax
@@ -223,14 +230,8 @@ def plot_roc(curves: dict[str, tuple], ax=None):
 def plot_confusion(confusion, ax=None, title="Confusion matrix"):
     """A 2×2 confusion matrix with counts in the cells (rows: true, columns: predicted)."""
     ax = ax or plt.gca()
-    confusion = np.asarray(confusion)
-    ax.imshow(confusion, cmap="Blues")
-    for (row, column), count in np.ndenumerate(confusion):
-        dark = count > confusion.max() / 2
-        color = "white" if dark else "black"
-        ax.text(column, row, f"{count:,}", ha="center", va="center", color=color)
-    names = ["negative", "positive"]
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=names, yticklabels=names)
+    display = ConfusionMatrixDisplay(np.asarray(confusion), display_labels=["negative", "positive"])
+    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format=",")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
