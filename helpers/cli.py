@@ -8,6 +8,7 @@ with status 2 instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -22,12 +23,15 @@ def _size(value: str) -> int | str:
 
 def add_source_arguments(parser, labels_default=None) -> None:
     """--source, --path, --data-dir and --labels: where reviews come from and how labelled."""
-    parser.add_argument("--source", choices=sorted(SOURCES), default="finefoods")
+    parser.add_argument(
+        "--source", choices=sorted(SOURCES), default="finefoods", help="where the reviews come from"
+    )
     parser.add_argument(
         "--path", help="the source file (default: look in --data-dir, else download)"
     )
     parser.add_argument(
-        "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
+        "--data-dir",
+        help="folder with raw files (default: $REVIEWS_DATA_DIR or the project's data/raw)",
     )
     parser.add_argument(
         "--labels", choices=list(LABEL_SCHEMES), default=labels_default,
@@ -91,10 +95,14 @@ def add_run_command(commands) -> None:
         description="Execute every numbered notebook in order with a preset's parameters, "
         "writing executed notebooks and HTML copies to --out.",
     )
-    run.add_argument("--preset", choices=sorted(PRESETS), default="workshop")
-    run.add_argument("--out", help="output folder (default: output/PRESET)")
     run.add_argument(
-        "--data-dir", help="folder with raw files (default: $REVIEWS_DATA_DIR or data/raw)"
+        "--preset", choices=sorted(PRESETS), default="workshop",
+        help="sizes: workshop (a 2-core CPU), full (the seed's, for a GPU), smoke (tests)",
+    )  # fmt: skip
+    run.add_argument("--out", help="output folder (default: output/PRESET in the project)")
+    run.add_argument(
+        "--data-dir",
+        help="folder with raw files (default: $REVIEWS_DATA_DIR or the project's data/raw)",
     )
     run.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these")
     run.add_argument(
@@ -343,12 +351,46 @@ def run_bench(args) -> int:
     return 0 if (frame["status"] == "ok").all() else 1
 
 
+EXAMPLES = """examples:
+  python -m helpers run                          the whole series, workshop preset
+  python -m helpers run --backend jax --only 01 02
+  python -m helpers data --source finefoods --n-train 1480 --n-test 1480 --out output/split
+  python -m helpers train --model han --data output/split --out output/han
+  python -m helpers predict --model output/han "Lovely tea, fresh and fragrant."
+  python -m helpers backends                     what each Keras backend sees
+
+Relative default folders (data/raw, data/cache, output) and a relative
+$REVIEWS_DATA_DIR are inside the project folder: the clone, or $REVIEWS_HOME.
+"""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Keeps the examples' layout and shows each option's default, unless it has none."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text.strip():
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if "default" in help_text or action.default in (None, False, argparse.SUPPRESS):
+            return help_text
+        return f"{help_text} (default: %(default)s)".lstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers", description=__doc__.split("\n")[0],
+        epilog=EXAMPLES, formatter_class=HelpFormatter,
+    )  # fmt: skip
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commands",
+        parser_class=functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter),
+    )  # fmt: skip
+    add_run_command(commands)
     add_data_command(commands)
     add_model_commands(commands)
-    add_run_command(commands)
     add_backend_commands(commands)
     return parser
 
