@@ -55,7 +55,7 @@ def main() -> None:
 
     import keras
 
-    from helpers import data, evaluate, train
+    from helpers import data, evaluate, models, train
 
     out = Path(args.out)
     results_path = out / "results.json"
@@ -73,7 +73,7 @@ def main() -> None:
         print(f"{split_name}: {manifest['train']} train, {manifest['test']} test")
         for spec in args.models:
             model, config_name = spec.split(":")
-            config = train.named_config(model, config_name)
+            config = models.named_config(model, config_name)
             changed = SIZES.get(split_name, {}).get(model, {}) | changes
             config = type(config).from_dict(config.to_dict() | changed)
             label = config_name + "".join(f", {k}={v}" for k, v in changed.items())

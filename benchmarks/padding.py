@@ -17,8 +17,9 @@ active backend; it prints seconds per epoch and test accuracy and AUC of both::
 Both recipes train the seed's model with the seed's optimizer, in one run, on the same
 data, each case in its own process (``helpers.bench``). *padded* is the seed's
 training: every batch padded to 300 words (LSTM) or 15 × 50 (HAN), the LSTM unmasked.
-*fast* masks padding through ``rnn_masking="lengths"``, batches documents of similar
-length and pads each batch only to its own longest document. For each pair this prints
+*fast* (``recipe="fast"``, ``helpers.fast``) masks padding with length-aware layers,
+batches documents of similar length and pads each batch only to its own longest
+document. For each pair this prints
 seconds per epoch of both and their ratio, peak memory of both, and test accuracy of
 both after the same epochs. Targets: LSTM at least 3× and HAN at least 5× faster, with
 accuracy within 0.5 points.
@@ -105,7 +106,7 @@ def tuned_pairs(data_dir, out: Path, models, epochs: int, seed: int = 42) -> pd.
     """Tuned recipes trained padded and fast on the Fine Foods split: one row per model."""
     import keras
 
-    from helpers import data, evaluate, train
+    from helpers import data, evaluate, models, train
     from helpers.backend import describe_active
 
     print(describe_active())
@@ -116,11 +117,12 @@ def tuned_pairs(data_dir, out: Path, models, epochs: int, seed: int = 42) -> pd.
     rows = []
     for model in models:
         row = {"model": model.upper(), "backend": keras.backend.backend()}
-        for recipe, trim in (("padded", False), ("fast", True)):
+        for recipe in ("padded", "fast"):
             classifier, run = train.fit_classifier(
-                train.named_config(model, "tuned"), train_df["text"], train_df["label"],
-                out / f"{model}-{recipe}", unlabelled_texts=data.read_unlabelled(split_dir),
-                epochs=epochs, trim=trim, seed=seed, verbose=0,
+                models.named_config(model, "tuned", recipe=recipe), train_df["text"],
+                train_df["label"], out / f"{model}-{recipe}",
+                unlabelled_texts=data.read_unlabelled(split_dir), epochs=epochs, seed=seed,
+                verbose=0,
             )  # fmt: skip
             metrics = evaluate.classification_metrics(
                 test_df["label"], classifier.predict(test_df["text"])

@@ -20,8 +20,8 @@ epochs with no validation and no checkpoints, and reports:
 - accuracy and ROC AUC on the held-out test reviews after the same number of epochs;
 - the device and the library versions.
 
-Masking. "mask off" and "mask on" use these configs (both rnn_masking="keras", the
-seed's Keras masks, as the fast "lengths" formulation would hide the difference):
+Masking. "mask off" and "mask on" use these configs (both ``recipe="padded"``, the
+seed's Keras masks, as the fast recipe would hide the difference):
 
 - LSTM, mask off: ``named_config("lstm", "original")`` (the seed's: pre-padding, no mask);
 - LSTM, mask on: the same with ``mask=True, padding="post"`` (a masked LSTM needs right
@@ -31,12 +31,12 @@ seed's Keras masks, as the fast "lengths" formulation would hide the difference)
 
 Recipes. Every case above is the *padded* recipe: full-length batches, as the seed
 trained. The *fast* recipe (``recipes="padded,fast"``) keeps the seed's model and
-optimizer but stops paying for padding: masks through ``rnn_masking="lengths"`` (no
-mask inside the recurrent layers, so their fast kernels stay usable), batches of
-documents of similar length (``batch_order="by_length"``), each padded only to its
-own longest document (``trim``); the HAN trains on packed sentences (``PackedHAN``:
-a batch's sentences share nearly full lanes of up to 50 words, instead of 15 × 50
-positions per review).
+optimizer but stops paying for padding (``recipe="fast"``, see ``helpers.fast``):
+length-aware bidirectional layers instead of masks inside the recurrent layers (so
+their fast kernels stay usable), batches of documents of similar length
+(``batch_order="by_length"``), each padded only to its own longest document; the HAN
+trains on packed sentences (``PackedHAN``: a batch's sentences share nearly full lanes
+of up to 50 words, instead of 15 × 50 positions per review).
 ``benchmarks/padding.py`` compares the two.
 
 A case that cannot run (library not installed, out of memory, a crash, a time-out)
@@ -52,7 +52,6 @@ import dataclasses
 import json
 import math
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -70,18 +69,18 @@ from helpers.backend import (
     cpu_name,
     is_installed,
     library_versions,
+    peak_memory_mb,
     use_backend,
 )
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
 
-MODEL_NAMES = ("lstm", "han")
 RECIPES = ("padded", "fast")
 RESULT_COLUMNS = [
     "case", "backend", "model", "mask", "recipe", "status", "reason", "device",
     "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "docs_per_second",
     "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
     "docs", "unique_docs", "test_docs", "batch_size", "epochs", "warmup", "repeats",
-    "padding", "rnn_masking", "jit_compile", "epoch_seconds", "wall_seconds",
+    "padding", "jit_compile", "epoch_seconds", "wall_seconds",
     "keras", "backend_version", "note",
 ]  # fmt: skip
 OOM_MARKERS = ("out of memory", "resource_exhausted", "oom when allocating", "memoryerror")
@@ -133,7 +132,7 @@ def _names(value) -> list[str]:
 
 
 def cases_for(
-    backends=LIVE_BACKENDS, models=MODEL_NAMES, masks="off,on", recipes="padded"
+    backends=LIVE_BACKENDS, models="lstm,han", masks="off,on", recipes="padded"
 ) -> list[Case]:
     """Every (model × mask × backend) case, grouped by model, then masking; with
     ``"fast"`` in ``recipes`` also one fast case (always masked) per model and backend.
@@ -145,10 +144,13 @@ def cases_for(
     if set(recipes) - set(RECIPES):
         raise DataError(f"recipes {recipes}: choose from {', '.join(RECIPES)}")
     backends = [check_backend_request(name) for name in _names(backends)]
+    parent_backend(backends)
+    from helpers.models import MODELS
+
     models = _names(models)
-    unknown = set(models) - set(MODEL_NAMES)
+    unknown = set(models) - set(MODELS)
     if unknown:
-        raise DataError(f"models {sorted(unknown)}: choose from {', '.join(MODEL_NAMES)}")
+        raise DataError(f"models {sorted(unknown)}: choose from {', '.join(MODELS)}")
     padded = [(mask, "padded") for mask in parse_masks(masks)] if "padded" in recipes else []
     fast = [(True, "fast")] if "fast" in recipes else []
     return [
@@ -165,15 +167,15 @@ def case_config(case: Case, changes: dict | None = None, batch_size: int | None 
     ``changes`` are config fields to override for every case (e.g. smaller sizes for a
     smoke run); fields the model does not have are ignored, so one dict serves both.
     """
-    from helpers.train import MODELS, named_config
+    from helpers.models import MODELS, named_config
 
-    base = MODELS[case.model]["configs"]["original"]
+    base = MODELS[case.model].configs["original"]
     fields = {field.name for field in dataclasses.fields(base)}
     masking = {"mask": case.mask}
     if case.mask and not base.mask:  # the LSTM: masks need right padding for cuDNN
-        masking |= {"padding": "post", "rnn_masking": "keras"}
+        masking |= {"padding": "post"}
     if case.recipe == "fast":
-        masking |= {"padding": "post", "rnn_masking": "lengths", "batch_order": "by_length"}
+        masking |= {"padding": "post", "recipe": "fast", "batch_order": "by_length"}
     sizes = {key: value for key, value in (changes or {}).items() if key in fields}
     if batch_size:
         sizes["batch_size"] = batch_size
@@ -263,11 +265,13 @@ def prepare_arrays(config, data: BenchData, out_dir: str | Path) -> Path:
     """
     import hashlib
 
+    from helpers.batches import document_lengths
+    from helpers.models import model_kind
     from helpers.text import encode_cached
-    from helpers.train import MODELS, document_lengths, model_name, text_encoder_for
+    from helpers.train import text_encoder_for
 
-    model = model_name(config)
-    kind = MODELS[model]["kind"]
+    model = model_kind(config).name
+    kind = model_kind(config).text_layout
     texts = data.train["text"].tolist()
     encoder = text_encoder_for(config, list(dict.fromkeys(texts)))
     key = hashlib.sha256(json.dumps(encoder.to_dict(), sort_keys=True).encode())
@@ -312,27 +316,24 @@ def run_case(spec: dict) -> dict:
     import keras
 
     from helpers.evaluate import classification_metrics
-    from helpers.models import compile_model
-    from helpers.train import MODELS, EpochTimes, fitting_model, training_batches
+    from helpers.models import compile_model, model_kind
+    from helpers.train import train_model, training_data
 
-    model_kind = MODELS[spec["model"]]
+    kind = model_kind(spec["model"])
     arrays = np.load(spec["arrays"])
-    config = type(model_kind["configs"]["original"]).from_dict(
-        spec["config"] | {"num_words": int(arrays["num_words"])}
-    )
+    config = kind.config_type.from_dict(spec["config"] | {"num_words": int(arrays["num_words"])})
     keras.utils.set_random_seed(spec["seed"])
-    model = compile_model(model_kind["build"](config), config)
-    trim = spec.get("trim", False)
-    batches = training_batches(
+    model = compile_model(kind.build(config), config)
+    data = training_data(
         config, arrays["train_ids"], arrays["train_labels"], arrays["train_lengths"],
-        trim=trim, seed=spec["seed"],
+        seed=spec["seed"], validation_share=0,
     )  # fmt: skip
-    timer = EpochTimes()
     warmup, repeats = spec["warmup"], spec["repeats"]
-    fitting_model(model, config, trim).fit(
-        batches.fit_input(), epochs=warmup + repeats, shuffle=False, callbacks=[timer], verbose=0
+    run = train_model(
+        model, config, data, spec["folder"], epochs=warmup + repeats, seed=spec["seed"], verbose=0
     )
-    timed = np.array(timer.seconds[warmup:])
+    seconds = run.history["seconds"].to_numpy()
+    timed = seconds[warmup:]
     probabilities = model.predict(arrays["test_ids"], batch_size=256, verbose=0)[:, 1]
     note = ""
     try:
@@ -347,15 +348,15 @@ def run_case(spec: dict) -> dict:
         "seconds_median": round(median, 3),
         "seconds_min": round(float(timed.min()), 3),
         "seconds_max": round(float(timed.max()), 3),
-        "warmup_seconds": round(float(sum(timer.seconds[:warmup])), 3),
+        "warmup_seconds": round(float(sum(seconds[:warmup])), 3),
         "docs_per_second": round(len(arrays["train_labels"]) / median, 1),
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_memory_mb": round(peak_memory_mb(), 1),
         "gpu_peak_memory_mb": gpu_peak_memory_mb(),
         "accuracy": metrics["accuracy"],
         "roc_auc": metrics["roc_auc"],
         "batch_size": config.batch_size,
         "jit_compile": str(model.jit_compile),
-        "epoch_seconds": [round(s, 3) for s in timer.seconds],
+        "epoch_seconds": [round(float(s), 3) for s in seconds],
         "keras": versions["keras"],
         "backend_version": " ".join(v for k, v in versions.items() if k != "keras"),
         "note": note,
@@ -441,17 +442,17 @@ def write_results(rows: list[dict], settings: dict, out_dir: Path) -> pd.DataFra
     return frame
 
 
-def parent_backend(cases: list[Case]) -> str | None:
+def parent_backend(backends: list[str]) -> str | None:
     """Pick the Keras backend of this (parent) process, which imports Keras to encode the data.
 
     Keras' default is TensorFlow. On a machine without it (a JAX- or PyTorch-only GPU
     box), an unset ``KERAS_BACKEND`` would make that import fail, so the first installed
-    backend among ``cases`` is used instead. Returns the backend chosen here, or None
+    backend among ``backends`` is used instead. Returns the backend chosen here, or None
     when ``KERAS_BACKEND`` is set, TensorFlow is installed, or Keras is already imported.
     """
     if "KERAS_BACKEND" in os.environ or "keras" in sys.modules or is_installed("tensorflow"):
         return None
-    installed = [case.backend for case in cases if is_installed(case.backend)]
+    installed = [backend for backend in backends if is_installed(backend)]
     return use_backend(installed[0]) if installed else None
 
 
@@ -486,7 +487,7 @@ def run_benchmark(
         "seed": seed, "data": data.recipe, "docs": len(data.train), "test_docs": len(data.test),
         "host_cpu": cpu_name(), "python": sys.version.split()[0],
     }  # fmt: skip
-    parent_backend(cases)
+    parent_backend([case.backend for case in cases])
     configs = [case_config(case, changes, batch_size) for case in cases]  # fail before running
     arrays: dict[str, Path] = {}
     rows: list[dict] = []
@@ -498,7 +499,6 @@ def run_benchmark(
             "docs": len(data.train), "unique_docs": int(data.train["text"].nunique()),
             "test_docs": len(data.test), "epochs": warmup + repeats, "warmup": warmup,
             "repeats": repeats, "padding": config.padding,
-            "rnn_masking": config.rnn_masking if config.mask else "none",
         }  # fmt: skip
         log(f"{case.label}: running")
         if not is_installed(case.backend):
@@ -511,7 +511,7 @@ def run_benchmark(
             spec = {
                 "backend": case.backend, "model": case.model, "config": config.to_dict(),
                 "arrays": str(arrays[encoding]), "warmup": warmup, "repeats": repeats,
-                "seed": seed, "trim": case.recipe == "fast",
+                "seed": seed, "folder": str(out / "cases" / case.name),
             }  # fmt: skip
             result = run_one(spec, out / "cases" / case.name, env, timeout)
         rows.append(row | result)

@@ -12,7 +12,7 @@ import html
 import json
 from dataclasses import asdict, dataclass, field
 
-from helpers.models import attention_model
+from helpers.models import attention_model, model_kind
 from helpers.text import split_sentences, tokenize
 from helpers.train import Classifier, ModelError
 
@@ -40,7 +40,7 @@ def explain(classifier: Classifier, texts, batch_size: int = 64) -> list[Explana
     Padded words and empty sentences have exactly zero weight and are left out;
     sentences or words cut off by the model's size limits are counted in ``truncated``.
     """
-    if classifier.name != "han":
+    if not model_kind(classifier.config).attention:
         raise ModelError("only the HAN has attention to show: use a model trained with --model han")
     texts = [str(t) for t in texts]
     ids = classifier.encode(texts)

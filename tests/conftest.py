@@ -39,7 +39,7 @@ def small_split(shared_data, tmp_path_factory) -> Path:
 
 def tiny_config(model: str, **changes):
     """The tuned recipe at toy sizes, so a model trains in seconds."""
-    from helpers.train import named_config
+    from helpers.models import named_config
 
     sizes = {"num_words": 2000, "embedding_dim": 16, "units": 8, "batch_size": 32, "epochs": 2}
     if model == "han":

@@ -59,24 +59,23 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from helpers import train
-from helpers.models import compile_model
+from helpers.models import compile_model, model_kind, named_config
 
 folder, texts = Path(sys.argv[2]), json.loads(sys.argv[3])
 sizes = {"num_words": 200, "embedding_dim": 8, "units": 4, "batch_size": 8, "epochs": 1}
 configs = {
-    "lstm-mask": train.named_config("lstm", "original", mask=True, padding="post",
-                                    max_words=30, **sizes),
-    "lstm-lengths": train.named_config("lstm", "tuned", max_words=30, **sizes),
-    "han": train.named_config("han", "original", max_sentences=4, words_per_sentence=12,
-                              context_dim=4, learning_rate=0.1, **sizes),
+    "lstm-mask": named_config("lstm", "original", mask=True, padding="post", max_words=30,
+                              **sizes),
+    "lstm-lengths": named_config("lstm", "tuned", max_words=30, **sizes),
+    "han": named_config("han", "original", max_sentences=4, words_per_sentence=12,
+                        context_dim=4, learning_rate=0.1, **sizes),
 }
 predictions = {}
 for name, config in configs.items():
     if sys.argv[1] == "save":
         encoder = train.text_encoder_for(config, texts)
-        kind = train.MODELS[train.model_name(config)]["kind"]
-        ids, _ = encoder.encode(texts, kind)
-        model = compile_model(train.MODELS[train.model_name(config)]["build"](config), config)
+        ids, _ = encoder.encode(texts, model_kind(config).text_layout)
+        model = compile_model(model_kind(config).build(config), config)
         model.fit(ids, np.arange(len(texts)) % 2, epochs=3, batch_size=8, verbose=0)
         classifier = train.Classifier(model, encoder, config)
         classifier.save(folder / name)

@@ -42,8 +42,8 @@ def test_fast_cases_keep_the_seeds_model_but_not_its_padding():
     ]
     fast = bench.case_config(cases[1])
     seed = bench.case_config(bench.Case("jax", "lstm", False))
-    assert (fast.mask, fast.padding, fast.rnn_masking, fast.batch_order) == (
-        True, "post", "lengths", "by_length"
+    assert (fast.mask, fast.padding, fast.recipe, fast.batch_order) == (
+        True, "post", "fast", "by_length"
     )  # fmt: skip
     assert (fast.learning_rate, fast.optimizer, fast.units) == (
         seed.learning_rate, seed.optimizer, seed.units
@@ -57,7 +57,7 @@ def test_case_configs_are_the_seeds_with_masking_switched():
     config = lambda model, mask: bench.case_config(bench.Case("jax", model, mask))  # noqa: E731
     assert (config("lstm", False).mask, config("lstm", False).padding) == (False, "pre")
     assert config("lstm", True).mask and config("lstm", True).padding == "post"
-    assert config("lstm", True).rnn_masking == "keras"
+    assert config("lstm", True).recipe == "padded"
     assert config("han", True) == bench.case_config(bench.Case("jax", "han", True), {"x": 1})
     assert not config("han", False).mask and config("han", False).batch_size == 50
     small = bench.case_config(bench.Case("jax", "han", True), TINY | {"context_dim": 4}, 8)
@@ -67,14 +67,14 @@ def test_case_configs_are_the_seeds_with_masking_switched():
 @pytest.mark.parametrize("model", ["lstm", "han"])
 @pytest.mark.parametrize("mask", [False, True])
 def test_every_case_config_builds_and_predicts(model, mask):
-    from helpers.train import MODELS
+    from helpers.models import MODELS
 
     sizes = TINY | {"context_dim": 4, "max_sentences": 3, "words_per_sentence": 5}
     config = bench.case_config(bench.Case("tensorflow", model, mask), sizes)
     shape = (4, 60) if model == "lstm" else (4, 3, 5)
     ids = np.random.default_rng(0).integers(2, 100, shape).astype("int32")
     ids[..., -2:] = 0  # some padding
-    probabilities = MODELS[model]["build"](config).predict(ids, verbose=0)
+    probabilities = MODELS[model].build(config).predict(ids, verbose=0)
     assert probabilities.shape == (4, 2) and np.isfinite(probabilities).all()
 
 

@@ -1,5 +1,6 @@
-"""Tests of helpers.models: seed weight counts, masked attention, padding invariance,
-the "lengths" masking mode, and save/load. Small random models keep it fast on any backend.
+"""Tests of helpers.configs, helpers.layers, helpers.models and helpers.fast: seed weight
+counts, masked attention, padding invariance, the fast recipe, and save/load. Small
+random models keep it fast on any backend.
 """
 
 import dataclasses
@@ -9,29 +10,22 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import models
-from helpers.models import (
-    HAN_CONFIGS,
-    LSTM_CONFIGS,
-    Attention,
-    HANConfig,
-    LSTMConfig,
-    attention_model,
-    build_han,
-    build_lstm,
-    compile_model,
-)
+from helpers import fast
+from helpers.configs import HAN_CONFIGS, LSTM_CONFIGS, HANConfig, LSTMConfig, make_optimizer
+from helpers.fast import PackedBatches, PackedHAN
+from helpers.layers import Attention, masked_softmax
+from helpers.models import attention_model, build_han, build_lstm, compile_model
 
 SMALL = {"num_words": 40, "embedding_dim": 8, "units": 6}
 SMALL_LSTM = dataclasses.replace(LSTM_CONFIGS["tuned"], **SMALL, max_words=12)
 SMALL_HAN = dataclasses.replace(
     HAN_CONFIGS["tuned"], **SMALL, context_dim=5, max_sentences=4, words_per_sentence=6
 )
-MODES = ("keras", "lengths")
+MODES = ("padded", "fast")
 
 
 def _with_mode(config, mode):
-    return dataclasses.replace(config, rnn_masking=mode)
+    return dataclasses.replace(config, recipe=mode)
 
 
 def _randomise(model, seed=0):
@@ -110,19 +104,18 @@ def test_configs_round_trip_through_json(config):
 def test_configs_refuse_unknown_fields_and_values():
     with pytest.raises(ValueError, match="Unknown"):
         LSTMConfig.from_dict({**LSTM_CONFIGS["original"].to_dict(), "unitz": 3})
-    with pytest.raises(ValueError, match="rnn_masking"):
-        dataclasses.replace(HAN_CONFIGS["original"], rnn_masking="fast")
+    with pytest.raises(ValueError, match="recipe"):
+        dataclasses.replace(HAN_CONFIGS["original"], recipe="quick")
     with pytest.raises(ValueError, match="l2_on"):
         dataclasses.replace(LSTM_CONFIGS["original"], l2_on=("attention",))
     assert isinstance(HANConfig.from_dict(HAN_CONFIGS["tuned"].to_dict()), HANConfig)
 
 
-def test_lengths_masking_refuses_pre_padding():
-    config = dataclasses.replace(SMALL_LSTM, padding="pre")
+def test_the_fast_recipe_refuses_pre_padding_and_no_masks():
     with pytest.raises(ValueError, match="padding='post'"):
-        build_lstm(config)
-    with pytest.raises(ValueError, match="padding='post'"):
-        build_han(dataclasses.replace(SMALL_HAN, padding="pre"))
+        dataclasses.replace(SMALL_LSTM, padding="pre")
+    with pytest.raises(ValueError, match="mask=True"):
+        dataclasses.replace(SMALL_HAN, mask=False)
 
 
 def test_compile_model_uses_the_recipe():
@@ -186,7 +179,7 @@ def test_attention_is_stable_for_large_inputs():
 def test_masked_softmax_is_stable_for_huge_scores():
     scores = np.array([[1e30, -1e30, 5e29], [3.0, 1e30, 2.0]], dtype="float32")
     mask = np.array([[1, 1, 1], [1, 0, 1]], bool)
-    weights = keras.ops.convert_to_numpy(models.masked_softmax(scores, mask))
+    weights = keras.ops.convert_to_numpy(masked_softmax(scores, mask))
     assert np.all(np.isfinite(weights)) and weights[1, 1] == 0.0
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
 
@@ -235,13 +228,13 @@ def test_han_prediction_ignores_extra_padding(han):
 
 
 def test_han_without_masks_attends_to_padding_too():
-    model = _randomise(build_han(dataclasses.replace(SMALL_HAN, mask=False, rnn_masking="keras")))
+    model = _randomise(build_han(dataclasses.replace(SMALL_HAN, mask=False, recipe="padded")))
     out = _run(attention_model(model), _post_padded_docs())
     assert np.all(out["word_weights"] > 0) and np.all(np.isfinite(out["probabilities"]))
 
 
 def test_han_trains_and_predicts_in_compiled_mode():
-    # The tuned recipe ("lengths"); compiling the "keras" variant too doubles the test's time.
+    # The tuned (fast) recipe; compiling the padded variant too doubles the test's time.
     config = SMALL_HAN
     model = compile_model(build_han(config), config)
     ids = _post_padded_docs()
@@ -281,19 +274,19 @@ def test_lstm_max_pooling_ignores_padding_and_reloads(tmp_path, mode):
 
 
 def test_lstm_with_keras_masks_ignores_extra_pre_padding():
-    config = dataclasses.replace(SMALL_LSTM, rnn_masking="keras", padding="pre")
+    config = dataclasses.replace(SMALL_LSTM, recipe="padded", padding="pre")
     model = _randomise(build_lstm(config))
     ids = _post_padded_texts()[:, ::-1]
     longer = np.pad(ids, ((0, 0), (7, 0)))
     np.testing.assert_allclose(_run(model, longer), _run(model, ids), atol=1e-5)
 
 
-# ---------------------------------------------------------------- "lengths" == "keras"
+# ---------------------------------------------------------------- fast == padded
 
 
-def test_lengths_mode_matches_keras_masks_for_the_lstm():
-    keras_model = _randomise(build_lstm(_with_mode(SMALL_LSTM, "keras")))
-    lengths_model = build_lstm(_with_mode(SMALL_LSTM, "lengths"))
+def test_fast_recipe_matches_keras_masks_for_the_lstm():
+    keras_model = _randomise(build_lstm(_with_mode(SMALL_LSTM, "padded")))
+    lengths_model = build_lstm(_with_mode(SMALL_LSTM, "fast"))
     lengths_model.set_weights(keras_model.get_weights())
     assert _trainable_count(lengths_model) == _trainable_count(keras_model)
     ids = _post_padded_texts()
@@ -301,10 +294,10 @@ def test_lengths_mode_matches_keras_masks_for_the_lstm():
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_lengths_mode_matches_keras_masks_for_the_han(reset_after):
+def test_fast_recipe_matches_keras_masks_for_the_han(reset_after):
     config = dataclasses.replace(SMALL_HAN, reset_after=reset_after)
-    keras_model = _randomise(build_han(_with_mode(config, "keras")))
-    lengths_model = build_han(_with_mode(config, "lengths"))
+    keras_model = _randomise(build_han(_with_mode(config, "padded")))
+    lengths_model = build_han(_with_mode(config, "fast"))
     lengths_model.set_weights(keras_model.get_weights())
     ids = _post_padded_docs()
     expected = _run(attention_model(keras_model), ids)
@@ -312,11 +305,11 @@ def test_lengths_mode_matches_keras_masks_for_the_han(reset_after):
     for key, value in expected.items():
         np.testing.assert_allclose(actual[key], value, atol=1e-5, err_msg=key)
     states = {}
-    for name, model in (("keras", keras_model), ("lengths", lengths_model)):
+    for name, model in (("padded", keras_model), ("fast", lengths_model)):
         encoder = keras.Model(model.input, model.get_layer("word_encoder").output)
         states[name] = _run(encoder, ids)
     # Padded steps are zero in both, real steps equal.
-    np.testing.assert_allclose(states["lengths"], states["keras"], atol=1e-5)
+    np.testing.assert_allclose(states["fast"], states["padded"], atol=1e-5)
 
 
 def test_length_aware_bidirectional_final_states_match_bidirectional():
@@ -326,11 +319,11 @@ def test_length_aware_bidirectional_final_states_match_bidirectional():
     reference = keras.layers.Bidirectional(rnn)
     reference.build(sequences.shape)
     _randomise(reference)
-    fast = models.LengthAwareBidirectional(rnn)
-    fast.build(sequences.shape)
-    fast.set_weights(reference.get_weights())
+    length_aware = fast.LengthAwareBidirectional(rnn)
+    length_aware.build(sequences.shape)
+    length_aware.set_weights(reference.get_weights())
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(fast(sequences, mask=mask)),
+        keras.ops.convert_to_numpy(length_aware(sequences, mask=mask)),
         keras.ops.convert_to_numpy(reference(sequences, mask=mask)),
         atol=1e-5,
     )
@@ -362,15 +355,11 @@ def test_save_and_load_give_identical_predictions(tmp_path, kind, mode):
 
 def _packed(ids, trim=True):
     """All of ``ids`` as one packed batch: (inputs, the batch's rows of ``ids``)."""
-    from helpers.train import PackedBatches
-
     return PackedBatches(ids, np.arange(len(ids)), len(ids), "by_length", trim=trim)[0]
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_packed_han_computes_exactly_what_the_han_computes(reset_after):
-    from helpers.models import PackedHAN
-
     han = _randomise(build_han(dataclasses.replace(SMALL_HAN, reset_after=reset_after)), seed=4)
     packed = PackedHAN(han)
     ids = _post_padded_docs(seed=5)
@@ -381,9 +370,6 @@ def test_packed_han_computes_exactly_what_the_han_computes(reset_after):
 
 
 def test_training_the_packed_han_trains_the_han_itself():
-    from helpers.models import PackedHAN
-    from helpers.train import PackedBatches
-
     keras.utils.set_random_seed(0)
     han = build_han(SMALL_HAN)
     before = [keras.ops.convert_to_numpy(w).copy() for w in han.trainable_weights]
@@ -404,8 +390,6 @@ def test_training_the_packed_han_trains_the_han_itself():
 def test_packed_batches_round_shapes_only_on_jax():
     """JAX compiles a program per shape: there lanes stay full width and their number is
     rounded up to a multiple of 8. The other backends get exact shapes."""
-    from helpers.train import PackedBatches
-
     rng = np.random.default_rng(7)
     ids = np.zeros((40, 15, 50), dtype="int32")
     for doc in range(40):
@@ -426,9 +410,7 @@ def test_packed_batches_round_shapes_only_on_jax():
 
 
 def test_packed_han_refuses_an_unmasked_han():
-    from helpers.models import PackedHAN
-
-    unmasked = dataclasses.replace(SMALL_HAN, mask=False, rnn_masking="keras")
+    unmasked = dataclasses.replace(SMALL_HAN, mask=False, recipe="padded")
     with pytest.raises(ValueError, match="mask=True"):
         PackedHAN(build_han(unmasked))
 
@@ -455,7 +437,8 @@ def _learnable_docs(kind, n=96, seed=0):
 def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, kind):
     """With ema_momentum, the weights that end up in the model and in best.keras are the
     averaged weights whose validation loss the history records, not the raw ones."""
-    from helpers.train import train_model, training_batches, validation_rows
+    from helpers.batches import validation_rows
+    from helpers.train import train_model, training_data
 
     base = SMALL_LSTM if kind == "lstm" else SMALL_HAN  # the HAN trains packed (PackedHAN)
     ids, labels, lengths = _learnable_docs(kind)
@@ -465,14 +448,14 @@ def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, kind):
         keras.utils.set_random_seed(0)
         model = compile_model((build_lstm if kind == "lstm" else build_han)(config), config)
         out = tmp_path / f"ema{momentum}"
-        run = train_model(model, config, ids, labels, lengths, out, trim=True, verbose=0)
+        data = training_data(config, ids, labels, lengths)
+        run = train_model(model, config, data, out, verbose=0)
         best = float(run.history["val_loss"].min())
         best_losses[momentum] = best
         # The model holds the weights of the best epoch: they give its validation loss.
         _, val_rows = validation_rows(labels)
-        val = training_batches(config, ids[val_rows], labels[val_rows], lengths[val_rows])
-        probabilities = np.concatenate([_run(model, x) for x, _ in val.fit_input()])
-        truth = np.concatenate([y for _, y in val.fit_input()])
+        probabilities = _run(model, ids[val_rows])
+        truth = labels[val_rows]
         loss = -np.mean(np.log(probabilities[np.arange(len(truth)), truth]))
         assert loss == pytest.approx(best, rel=1e-4)
         saved = keras.saving.load_model(out / "best.keras", compile=False)
@@ -484,7 +467,7 @@ def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, kind):
 def test_ema_momentum_is_checked_and_reaches_the_optimizer():
     with pytest.raises(ValueError, match="ema_momentum"):
         dataclasses.replace(SMALL_LSTM, ema_momentum=1.0)
-    assert not models.make_optimizer(LSTM_CONFIGS["original"]).use_ema
+    assert not make_optimizer(LSTM_CONFIGS["original"]).use_ema
     assert LSTM_CONFIGS["tuned"].ema_momentum == HAN_CONFIGS["tuned"].ema_momentum == 0.0
-    optimizer = models.make_optimizer(dataclasses.replace(SMALL_HAN, ema_momentum=0.95))
+    optimizer = make_optimizer(dataclasses.replace(SMALL_HAN, ema_momentum=0.95))
     assert optimizer.use_ema and optimizer.ema_momentum == 0.95

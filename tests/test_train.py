@@ -1,17 +1,13 @@
-"""helpers.train: batching, padding trimming, training, saving and loading classifiers."""
+"""helpers.batches, helpers.fast's batches, and helpers.train: training, saving and
+loading classifiers."""
 
 import numpy as np
 import pytest
 
-from helpers.train import (
-    Batches,
-    Classifier,
-    ModelError,
-    PackedBatches,
-    pack_sentences,
-    trim_padding,
-    validation_rows,
-)
+from helpers.batches import Batches, validation_rows
+from helpers.configs import ModelError
+from helpers.fast import PackedBatches, TrimmedBatches, pack_sentences, trim_padding
+from helpers.train import Classifier
 
 
 def test_batches_cover_every_document_once_per_epoch_in_a_new_order():
@@ -26,20 +22,23 @@ def test_batches_cover_every_document_once_per_epoch_in_a_new_order():
         assert [list(b) for b in first] != [list(b) for b in batches.batches]
 
 
-class _LoggedBatches(Batches):
-    """Batches that record every batch read, with the number of its plan (epoch order)."""
+def _logged(base):
+    """``base`` (a Batches class) recording every batch read, with the number of its plan."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.plan, self.reads = 0, []
+    class Logged(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.plan, self.reads = 0, []
 
-    def __getitem__(self, index):
-        self.reads.append((self.plan, index, tuple(self.batches[index])))
-        return super().__getitem__(index)
+        def __getitem__(self, index):
+            self.reads.append((self.plan, index, tuple(self.batches[index])))
+            return super().__getitem__(index)
 
-    def on_epoch_end(self):
-        super().on_epoch_end()
-        self.plan += 1
+        def on_epoch_end(self):
+            super().on_epoch_end()
+            self.plan += 1
+
+    return Logged
 
 
 def test_trimmed_batches_train_on_the_same_batches_epoch_by_epoch():
@@ -52,9 +51,9 @@ def test_trimmed_batches_train_on_the_same_batches_epoch_by_epoch():
     for row in range(60):
         ids[row, : rng.integers(1, 13)] = rng.integers(1, 40)
     trained = []
-    for trim in (False, True):
-        batches = _LoggedBatches(ids, np.arange(60) % 2, 10, "by_length", (ids != 0).sum(1),
-                                 trim=trim, seed=3)  # fmt: skip
+    for kind in (Batches, TrimmedBatches):
+        batches = _logged(kind)(ids, np.arange(60) % 2, 10, "by_length", (ids != 0).sum(1),
+                                seed=3)  # fmt: skip
         model = keras.Sequential(
             [keras.layers.Embedding(40, 4), keras.layers.GlobalAveragePooling1D(),
              keras.layers.Dense(2, activation="softmax")]
@@ -83,7 +82,7 @@ def test_trimmed_batches_hold_the_same_documents_with_only_padding_removed():
     ids = np.zeros((200, 64), dtype="int32")
     for row, n in enumerate(lengths):
         ids[row, :n] = rng.integers(2, 500, size=n)
-    batches = Batches(ids, np.arange(200), 16, "by_length", lengths, trim=True, step=(1, 8))
+    batches = TrimmedBatches(ids, np.arange(200), 16, "by_length", lengths, step=(1, 8))
     for index in range(len(batches)):
         trimmed, labels = batches[index]
         full = ids[labels]
