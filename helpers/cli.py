@@ -129,13 +129,21 @@ def add_model_commands(commands) -> None:
         "the training and unlabelled reviews), save it to --out and evaluate it on "
         "DATA/test.parquet.",
     )
-    fit.add_argument("--model", choices=["lstm", "han"], required=True)
+    fit.add_argument(
+        "--model", required=True, help="a model of the registry helpers.models.MODELS: lstm, han"
+    )
     fit.add_argument("--config", default="tuned", help="named config (original, tuned, …)")
     fit.add_argument("--data", required=True, help="a split folder (from `data` or notebook 01)")
     fit.add_argument("--out", required=True, help="model folder to write")
     fit.add_argument("--epochs", type=int, help="override the config's epoch count")
     fit.add_argument("--no-word2vec", action="store_true", help="start from random vectors")
     fit.add_argument("--seed", type=int, default=42)
+    fit.add_argument(
+        "--recipe",
+        choices=["padded", "fast"],
+        help="how to compute the model (default: the config's; fast: the same model without "
+        "paying for padding, needs a masked, right-padded config)",
+    )
     fit.set_defaults(run=run_train)
 
     check = commands.add_parser(
@@ -156,9 +164,10 @@ def add_model_commands(commands) -> None:
 
 
 def run_train(args) -> int:
-    from helpers import data, evaluate, train
+    from helpers import data, evaluate, models, train
 
-    config = train.named_config(args.model, args.config)
+    changes = {"recipe": args.recipe} if args.recipe else {}
+    config = models.named_config(args.model, args.config, **changes)
     train_df, test_df, _ = data.read_split(args.data)
     classifier, run = train.fit_classifier(
         config,
