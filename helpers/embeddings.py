@@ -85,7 +85,10 @@ def cached_word2vec(texts: Iterable[str], cache_dir: str | Path, **settings) -> 
         digest.update(text.encode("utf-8") + b"\0")
     path = Path(cache_dir) / f"word2vec-{digest.hexdigest()[:20]}.bin"
     if path.is_file():
-        return KeyedVectors.load_word2vec_format(str(path), binary=True)
+        try:
+            return KeyedVectors.load_word2vec_format(str(path), binary=True)
+        except (OSError, ValueError, EOFError):  # damaged: train again and replace it
+            pass
     vectors = train_word2vec(word2vec_sentences(texts), **settings)
     atomic_write(path, lambda temporary: vectors.save_word2vec_format(str(temporary), binary=True))
     return vectors

@@ -12,6 +12,7 @@ every backend.
 import hashlib
 import json
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -485,13 +486,16 @@ def encode_cached(
         digest.update(text.encode("utf-8") + b"\0")
     path = Path(cache_dir) / f"{kind}-{digest.hexdigest()[:20]}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as saved:
-            stats = {
-                name: saved[name].item() if saved[name].ndim == 0 else saved[name]
-                for name in saved.files
-                if name != "array"
-            }
-            return saved["array"], EncodingStats(**stats)
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                stats = {
+                    name: saved[name].item() if saved[name].ndim == 0 else saved[name]
+                    for name in saved.files
+                    if name != "array"
+                }
+                return saved["array"], EncodingStats(**stats)
+        except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile):
+            pass  # damaged (say, by an older version that wrote in place): encode again
 
     array, stats = encoder.encode(texts, kind, progress=progress)
     fields = {name: value for name, value in asdict(stats).items() if value is not None}

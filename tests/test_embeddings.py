@@ -127,3 +127,15 @@ def test_a_word2vec_cache_write_that_fails_leaves_no_file_to_reuse(tmp_path, mon
     monkeypatch.undo()
     vectors = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
     assert [p.suffix for p in tmp_path.iterdir()] == [".bin"] and "tea" in vectors
+
+
+def test_a_damaged_word2vec_cache_is_trained_again_and_replaced(tmp_path):
+    from helpers import embeddings
+
+    texts = ["The tea is green and fresh."] * 10
+    first = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
+    (path,) = tmp_path.iterdir()
+    path.write_bytes(path.read_bytes()[:30])
+    again = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
+    np.testing.assert_allclose(again.vectors, first.vectors, atol=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name] and path.stat().st_size > 30

@@ -307,6 +307,16 @@ def test_an_encode_cache_write_that_fails_leaves_no_file_to_reuse(tmp_path, monk
     assert array[0, :2].tolist() == encoder.encode_documents(["Apple pear."])[0, :2].tolist()
 
 
+def test_a_damaged_encode_cache_is_encoded_again_and_replaced(tmp_path):
+    encoder = fit()
+    first, _ = encode_cached(encoder, ["Apple pear."], "flat", tmp_path)
+    (path,) = tmp_path.iterdir()
+    path.write_bytes(path.read_bytes()[:100])
+    again, _ = encode_cached(encoder, ["Apple pear."], "flat", tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name] and path.stat().st_size > 100
+
+
 def test_encode_cached_reuses_the_file_and_keys_on_the_texts(tmp_path, monkeypatch):
     encoder = fit(max_sentences=2, words_per_sentence=3)
     first, stats = encode_cached(encoder, ["Apple pear. Fig."], "hierarchical", tmp_path)
