@@ -173,6 +173,23 @@ def gpu_peak_memory_mb() -> float | None:
         return None
 
 
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (2**20 bytes).
+
+    psutil reports the peak on Windows (``peak_wset``). On Linux and macOS it has no
+    peak, so it comes from ``getrusage``, whose unit is KB on Linux and bytes on macOS.
+    """
+    import psutil
+
+    info = psutil.Process().memory_info()
+    if hasattr(info, "peak_wset"):
+        return info.peak_wset / 2**20
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
 def describe_active() -> str:
     """One line for the top of a notebook: Keras, the backend and its version, the device.
 
