@@ -117,6 +117,16 @@ class TextPredictions:
             for p in self.probabilities
         ]
 
+    def records(self, texts) -> list[dict]:
+        """One JSON-safe dict per text: text, label, probability (None if unusable), note."""
+        return [
+            {"text": text, "label": label, "probability": None if np.isnan(p) else float(p),
+             "note": note}
+            for text, label, p, note in zip(
+                texts, self.labels(), self.probabilities, self.notes, strict=True
+            )
+        ]  # fmt: skip
+
     def summary(self) -> str:
         """The notes counted in one line ("1 of 3 texts unusable: no words; …"), or ""."""
         kinds = Counter(
