@@ -298,16 +298,20 @@ def fit_classifier(
     epochs: int | None = None,
     seed: int = 42,
     verbose: int | str = "auto",
+    build=None,
 ) -> tuple[Classifier, TrainingRun]:
-    """Prepare, build (``MODELS``), compile, train and save: the ``train`` command.
+    """Prepare, build, compile, train and save: the ``train`` command.
 
-    Caches go to ``out_dir/../cache``, shared by the models trained next to this one.
+    ``build(config, embedding_matrix)`` makes the model: by default the registry's
+    (``helpers.models.MODELS``); a notebook passes the builder it defines. Caches go to
+    ``out_dir/../cache``, shared by the models trained next to this one.
     """
     out = Path(out_dir)
     prepared = prepare(config, train_texts, out.parent / "cache", word2vec, unlabelled_texts, seed)
     config = prepared.config
     keras.utils.set_random_seed(seed)
-    model = compile_model(model_kind(config).build(config, prepared.embedding_matrix), config)
+    build = build or model_kind(config).build
+    model = compile_model(build(config, prepared.embedding_matrix), config)
     data = training_data(config, prepared.ids, train_labels, prepared.lengths, seed)
     run = train_model(model, config, data, out, epochs=epochs, seed=seed, verbose=verbose)
     extra = prepared.notes | {
