@@ -72,6 +72,7 @@ from helpers.backend import (
     peak_memory_mb,
     use_backend,
 )
+from helpers.compat import OOM_MARKERS, SMALLEST_BATCH
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
 
 RECIPES = ("padded", "fast")
@@ -83,8 +84,6 @@ RESULT_COLUMNS = [
     "padding", "jit_compile", "epoch_seconds", "wall_seconds",
     "keras", "backend_version", "note",
 ]  # fmt: skip
-OOM_MARKERS = ("out of memory", "resource_exhausted", "oom when allocating", "memoryerror")
-SMALLEST_BATCH = 4
 
 
 # --------------------------------------------------------------------------- cases

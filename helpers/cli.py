@@ -180,7 +180,7 @@ def run_train(args) -> int:
         seed=args.seed,
         verbose=2,
     )
-    metrics = evaluate.classification_metrics(test_df["label"], classifier.predict(test_df["text"]))
+    metrics, _ = evaluate.evaluate_classifier(classifier, test_df["text"], test_df["label"])
     evaluate.write_metrics(Path(args.out) / "metrics.json", metrics)
     print(
         f"{args.model} ({args.config}): test accuracy {metrics['accuracy']:.1%}, ROC AUC "

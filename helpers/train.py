@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -29,10 +30,11 @@ import pandas as pd
 
 from helpers import fast
 from helpers.batches import document_lengths, validation_rows
+from helpers.compat import halve_on_oom, upgrade_config_dict
 from helpers.configs import ModelError
 from helpers.embeddings import cached_word2vec, embedding_matrix
 from helpers.models import compile_model, model_kind
-from helpers.text import TextEncoder, encode_cached, tokenize
+from helpers.text import TextEncoder, encode_cached, unusable_reason
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -222,10 +224,9 @@ class Classifier:
         """Model inputs for raw ``texts``; refuses texts with nothing to classify."""
         texts = list(texts)
         for text in texts:
-            if not str(text).strip() or not tokenize(str(text)):
-                raise ModelError(
-                    f"nothing to classify in {str(text)[:40]!r}: the text has no words"
-                )
+            reason = unusable_reason(text)
+            if reason:
+                raise ModelError(f"nothing to classify in {str(text)[:40]!r}: {reason}")
         ids, _ = self.encoder.encode(texts, self.kind)
         return ids
 
@@ -253,12 +254,15 @@ class Classifier:
             raise ModelError(f"{directory}: no such model directory (train one first)")
         try:
             about = json.loads((directory / CONFIG_FILE).read_text())
-            config = model_kind(about["model"]).config_type.from_dict(_upgraded(about["config"]))
+            kind = model_kind(about["model"])
+            # A folder of an older version: fields renamed, dropped or filled in, with a note.
+            values, notes = upgrade_config_dict(about["config"], kind.configs["original"].to_dict())
+            config = kind.config_type.from_dict(values)
         except FileNotFoundError:
             raise ModelError(
                 f"{directory / CONFIG_FILE} is missing: not a saved model directory"
             ) from None
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise ModelError(
                 f"{directory / CONFIG_FILE} is not a valid model config ({error})"
             ) from error
@@ -276,16 +280,9 @@ class Classifier:
                 f"{model_path} is damaged and cannot be loaded ({type(error).__name__}); "
                 f"train the model again or restore the file"
             ) from error
+        for note in notes:
+            print(f"note: {directory / CONFIG_FILE}: {note}", file=sys.stderr)
         return cls(model=model, encoder=encoder, config=config, extra=about.get("extra", {}))
-
-
-def _upgraded(values: dict) -> dict:
-    """A saved config's fields as this version names them (``rnn_masking`` became ``recipe``)."""
-    values = dict(values)
-    masking = values.pop("rnn_masking", None)
-    if masking is not None and "recipe" not in values:
-        values["recipe"] = "fast" if masking == "lengths" else "padded"
-    return values
 
 
 def fit_classifier(
@@ -304,16 +301,22 @@ def fit_classifier(
 
     ``build(config, embedding_matrix)`` makes the model: by default the registry's
     (``helpers.models.MODELS``); a notebook passes the builder it defines. Caches go to
-    ``out_dir/../cache``, shared by the models trained next to this one.
+    ``out_dir/../cache``, shared by the models trained next to this one. When the device
+    runs out of memory, training starts again at half the batch size, and says so.
     """
     out = Path(out_dir)
     prepared = prepare(config, train_texts, out.parent / "cache", word2vec, unlabelled_texts, seed)
-    config = prepared.config
-    keras.utils.set_random_seed(seed)
-    build = build or model_kind(config).build
-    model = compile_model(build(config, prepared.embedding_matrix), config)
-    data = training_data(config, prepared.ids, train_labels, prepared.lengths, seed)
-    run = train_model(model, config, data, out, epochs=epochs, seed=seed, verbose=verbose)
+    build = build or model_kind(prepared.config).build
+
+    def fit_at(batch_size: int):
+        config = dataclasses.replace(prepared.config, batch_size=batch_size)
+        keras.utils.set_random_seed(seed)
+        model = compile_model(build(config, prepared.embedding_matrix), config)
+        data = training_data(config, prepared.ids, train_labels, prepared.lengths, seed)
+        run = train_model(model, config, data, out, epochs=epochs, seed=seed, verbose=verbose)
+        return model, run, config
+
+    (model, run, config), _ = halve_on_oom(fit_at, prepared.config.batch_size)
     extra = prepared.notes | {
         "best_epoch": run.best_epoch,
         "seconds_per_epoch": round(run.seconds_per_epoch, 2),

@@ -214,11 +214,6 @@ def test_predict_input_that_is_not_text_is_one_line_and_status_2(
     assert str(path) in error or message == "nothing to classify"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #17: Classifier.load is to call helpers.compat.upgrade_config_dict "
-    "and print its notes; remove this mark once it does",
-)
 def test_a_model_folder_of_an_older_version_loads_with_a_note(trained, tmp_path, capsys):
     old = tmp_path / "old"
     shutil.copytree(trained["lstm"], old)
