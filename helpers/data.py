@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import io
 import json
 import os
 import re
@@ -31,10 +32,12 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 COLUMNS = ["id", "text", "summary", "rating", "given_label"]
 LABEL_SCHEMES = ("12v45", "1v5", "given")
@@ -43,6 +46,9 @@ HOME_VARIABLE = "REVIEWS_HOME"
 # Relative to the project folder (``project_root``), wherever the process starts.
 DEFAULT_DATA_DIR = Path("data/raw")
 DEFAULT_CACHE_DIR = Path("data/cache")
+
+# Seconds a step runs before its progress bar shows: quick steps (the sample) stay quiet.
+BAR_DELAY = 2.0
 
 # A few bad records are dropped and reported; when most records are bad (rather
 # than merely empty or duplicated) the file is not what the parser thinks it is.
@@ -294,9 +300,37 @@ def sha256_of(path: str | Path) -> str:
 # --- parsing ----------------------------------------------------------------------
 
 
-def _open_text(path: Path, encoding: str):
-    opener = gzip.open if path.suffix == ".gz" else open
-    return opener(path, "rt", encoding=encoding, newline="")
+class _CountingReader(io.RawIOBase):
+    """A binary file that advances a progress bar by the bytes read from it."""
+
+    def __init__(self, raw, bar: tqdm):
+        self.raw, self.bar = raw, bar
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        self.bar.update(count or 0)
+        return count
+
+
+@contextmanager
+def _open_text(path: Path, encoding: str, progress: bool = False):
+    """``path`` as text (gunzipped if ``.gz``); ``progress`` shows a bar over its bytes."""
+    bar = tqdm(
+        total=path.stat().st_size,
+        desc=f"reading {path.name}",
+        unit="B",
+        unit_scale=True,
+        disable=not progress,
+        delay=BAR_DELAY,
+    )
+    with open(path, "rb") as raw, bar:
+        binary = io.BufferedReader(_CountingReader(raw, bar))
+        stream = gzip.GzipFile(fileobj=binary, mode="rb") if path.suffix == ".gz" else binary
+        with io.TextIOWrapper(stream, encoding=encoding, newline="") as handle:
+            yield handle
 
 
 # What a damaged or mislabelled file raises while being streamed.
@@ -315,11 +349,13 @@ def _damaged(path: Path, error: Exception) -> DataError:
     )
 
 
-def _snap_records(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _snap_records(
+    path: Path, encoding: str, progress: bool = False
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, fields) per blank-line-separated ``key: value`` record."""
     record: dict[str, str] = {}
     start = 0
-    with _open_text(path, encoding) as handle:
+    with _open_text(path, encoding, progress) as handle:
         for number, line in enumerate(handle, 1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -340,11 +376,14 @@ def _snap_records(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, st
         yield start, record
 
 
-def parse_snap(path: str | Path, encoding: str = "latin-1", source: str = "finefoods"):
+def parse_snap(
+    path: str | Path, encoding: str = "latin-1", source: str = "finefoods", progress: bool = True
+):
     """Parse SNAP/Internet Archive ``key: value`` review records (9 or 11 lines).
 
     Returns ``(DataFrame[COLUMNS], ParseReport)``. The file is streamed, so only
-    the kept reviews are held in memory.
+    the kept reviews are held in memory. ``progress`` shows bars (reading, cleaning)
+    when a step lasts more than ``BAR_DELAY`` seconds: the full file, not the sample.
     """
     path = Path(path)
     with _open_text(path, encoding) as handle:
@@ -361,7 +400,7 @@ def parse_snap(path: str | Path, encoding: str = "latin-1", source: str = "finef
     rows = []
     started = time.perf_counter()
     try:
-        for line, record in _snap_records(path, encoding):
+        for line, record in _snap_records(path, encoding, progress):
             report.records += 1
             where = f"line {line}"
             text, score = record.get("review/text"), record.get("review/score")
@@ -377,7 +416,7 @@ def parse_snap(path: str | Path, encoding: str = "latin-1", source: str = "finef
     except STREAM_ERRORS as error:
         raise _damaged(path, error) from error
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return _finish(frame, report, started)
+    return _finish(frame, report, started, progress)
 
 
 def parse_csv(
@@ -390,8 +429,11 @@ def parse_csv(
     encoding: str = "utf-8",
     source: str = "csv",
     positive_labels: Iterable[str] = ("1", "pos", "positive", "true"),
+    progress: bool = True,
 ):
-    """Parse a CSV with a text column and a rating and/or a binary label column."""
+    """Parse a CSV with a text column and a rating and/or a binary label column.
+
+    ``progress`` shows bars (reading, cleaning) on steps over ``BAR_DELAY`` seconds."""
     path = Path(path)
     if rating_column is None and label_column is None:
         raise DataError("name a rating column (--rating-column) or a label column (--label-column)")
@@ -422,9 +464,11 @@ def parse_csv(
             encoding=encoding,
             chunksize=50_000,
         )
+        bar = tqdm(desc=f"reading {path.name}", unit="row", disable=not progress, delay=BAR_DELAY)
         for chunk in chunks:
             first_row = report.records + 2  # 1-based, after the header line
             report.records += len(chunk)
+            bar.update(len(chunk))
             part = pd.DataFrame(
                 {
                     "id": chunk[id_column] if id_column else (chunk.index + 1).astype(str),
@@ -454,27 +498,31 @@ def parse_csv(
                 labels = chunk.loc[part.index, label_column].str.strip().str.lower()
                 part["given_label"] = labels.isin(positive).astype("int8")
             parts.append(part)
+        bar.close()
     except STREAM_ERRORS as error:
         raise _damaged(path, error) from error
     except pd.errors.ParserError as error:
         raise DataError(f"{path}: malformed CSV ({error}).") from error
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
-    return _finish(frame[COLUMNS], report, started)
+    return _finish(frame[COLUMNS], report, started, progress)
 
 
 _IMDB_MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
-def parse_imdb_tar(path: str | Path, source: str = "imdb"):
+def parse_imdb_tar(path: str | Path, source: str = "imdb", progress: bool = True):
     """Parse Stanford's ``aclImdb_v1.tar.gz`` (one review per file,
-    ``train|test/pos|neg/ID_RATING.txt``; the unlabelled ``unsup`` part is skipped)."""
+    ``train|test/pos|neg/ID_RATING.txt``; the unlabelled ``unsup`` part is skipped).
+    ``progress`` shows bars (reading, cleaning) on steps over ``BAR_DELAY`` seconds."""
     path = Path(path)
     report = ParseReport(source=source, path=str(path))
     rows = []
     started = time.perf_counter()
+    bar = tqdm(desc=f"reading {path.name}", unit="file", disable=not progress, delay=BAR_DELAY)
     try:
-        with tarfile.open(path, "r:gz") as archive:
+        with tarfile.open(path, "r:gz") as archive, bar:
             for member in archive:
+                bar.update()
                 match = _IMDB_MEMBER.search(member.name)
                 if not member.isfile() or not match:
                     continue
@@ -499,13 +547,16 @@ def parse_imdb_tar(path: str | Path, source: str = "imdb"):
         raise _damaged(path, error) from error
     if not report.records:
         raise DataError(f"{path}: no aclImdb/train|test/pos|neg/*.txt reviews inside.")
-    return _finish(pd.DataFrame(rows, columns=COLUMNS), report, started)
+    return _finish(pd.DataFrame(rows, columns=COLUMNS), report, started, progress)
 
 
-def _finish(frame: pd.DataFrame, report: ParseReport, started: float):
+def _finish(frame: pd.DataFrame, report: ParseReport, started: float, progress: bool = False):
     """Clean texts, drop empties and duplicates, check the file made sense."""
     frame = frame.copy()
-    frame["text"] = frame["text"].map(clean_text)
+    texts = tqdm(
+        frame["text"], desc="cleaning", unit="review", disable=not progress, delay=BAR_DELAY
+    )
+    frame["text"] = [clean_text(text) for text in texts]
     frame["summary"] = frame["summary"].map(clean_text)
     frame["rating"] = frame["rating"].astype("float64")
     frame["given_label"] = frame["given_label"].astype("Int8")
@@ -677,9 +728,7 @@ def balanced_sample(
             f"{int(counts[0]):,} negative and {int(counts[1]):,} positive reviews. Ask for fewer, "
             f"or pass 'all' (e.g. --n-train all --n-test all) to split what there is half/half."
         )
-    key = labelled["text"].map(
-        lambda text: hashlib.blake2b(f"{seed}\x00{text}".encode(), digest_size=8).hexdigest()
-    )
+    key = _seeded_keys(labelled["text"], seed)
     ordered = labelled.assign(_key=key).sort_values(["_key", "id"], kind="stable")
     train_parts, test_parts = [], []
     for label in (0, 1):
@@ -694,13 +743,32 @@ def balanced_sample(
     return shuffled(train_parts), shuffled(test_parts)
 
 
+def _seeded_keys(texts: pd.Series, seed: int) -> pd.Series:
+    """A seeded hash of each text: an order that depends on nothing but seed and text."""
+    return texts.map(
+        lambda text: hashlib.blake2b(f"{seed}\x00{text}".encode(), digest_size=8).hexdigest()
+    )
+
+
 # --- output -----------------------------------------------------------------------
 
 
-def unlabelled_texts(reviews: pd.DataFrame, *splits: pd.DataFrame) -> pd.DataFrame:
-    """The reviews in none of ``splits``, as a one-column table ``text``."""
+def unlabelled_texts(
+    reviews: pd.DataFrame, *splits: pd.DataFrame, limit: int | str = "all", seed: int = 42
+) -> pd.DataFrame:
+    """The reviews in none of ``splits``, as a one-column table ``text``, in file order.
+
+    ``limit`` keeps at most that many ("all": every one), drawn like
+    ``balanced_sample`` draws, by a seeded hash of the text. word2vec reads them all,
+    and sentence splitting and training grow with them: the full Fine Foods file has
+    565,000 besides a 1,480 / 1,480 split, about 45 million tokens.
+    """
     used = set().union(*(split["text"] for split in splits))
-    return reviews.loc[~reviews["text"].isin(used), ["text"]].reset_index(drop=True)
+    rest = reviews.loc[~reviews["text"].isin(used), ["text"]]
+    if limit != "all" and len(rest) > int(limit):
+        keys = _seeded_keys(rest["text"], seed)
+        rest = rest.loc[keys.sort_values(kind="stable").index[: int(limit)]].sort_index()
+    return rest.reset_index(drop=True)
 
 
 def write_split(

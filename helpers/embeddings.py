@@ -17,8 +17,10 @@ from gensim.models.keyedvectors import KeyedVectors
 from sklearn.decomposition import PCA
 from tqdm.auto import tqdm
 
+from helpers.data import BAR_DELAY
 from helpers.files import atomic_write
-from helpers.text import OOV, PAD, Vocabulary, split_sentences, tokenize
+from helpers.sentences import split_documents
+from helpers.text import OOV, PAD, Vocabulary, tokenize
 
 
 class _EpochBar(CallbackAny2Vec):
@@ -31,9 +33,17 @@ class _EpochBar(CallbackAny2Vec):
         self.bar.update(1)
 
 
-def word2vec_sentences(texts: Iterable[str]) -> list[list[str]]:
-    """Token lists, one per sentence, as the seed fed word2vec (training texts only)."""
-    return [tokens for text in texts for s in split_sentences(text) if (tokens := tokenize(s))]
+def word2vec_sentences(
+    texts: Iterable[str], cache_dir: str | Path | None = None, progress: bool = False
+) -> list[list[str]]:
+    """Token lists, one per sentence, as the seed fed word2vec (never test texts).
+
+    Sentences come from ``sentences.split_documents``: split on every core, and
+    looked up in (and added to) the sentence cache in ``cache_dir`` when given.
+    """
+    documents = split_documents(texts, cache_dir=cache_dir, progress=progress)
+    bar = tqdm(documents, desc="tokenizing", unit="review", disable=not progress, delay=BAR_DELAY)
+    return [tokens for sentences in bar for s in sentences if (tokens := tokenize(s))]
 
 
 def train_word2vec(
@@ -72,12 +82,17 @@ def train_word2vec(
     return model.wv
 
 
-def cached_word2vec(texts: Iterable[str], cache_dir: str | Path, **settings) -> KeyedVectors:
+def cached_word2vec(
+    texts: Iterable[str], cache_dir: str | Path, progress: bool = True, **settings
+) -> KeyedVectors:
     """``train_word2vec`` on the sentences of ``texts``, stored in ``cache_dir`` and reused.
 
     Keyed by a hash of the texts and ``settings``, so the LSTM and the HAN, or a re-run
     of a notebook, share one training instead of repeating sentence splitting and
-    word2vec. One file per key, in word2vec's binary format, written atomically.
+    word2vec. One file per key, in word2vec's binary format, written atomically. The
+    sentences are cached in ``cache_dir`` too, per review, for the HAN's encoding.
+    Which unlabelled reviews to add, and how many, is decided before: see
+    ``data.unlabelled_texts``'s ``limit``.
     """
     texts = list(texts)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
@@ -89,7 +104,8 @@ def cached_word2vec(texts: Iterable[str], cache_dir: str | Path, **settings) -> 
             return KeyedVectors.load_word2vec_format(str(path), binary=True)
         except (OSError, ValueError, EOFError):  # damaged: train again and replace it
             pass
-    vectors = train_word2vec(word2vec_sentences(texts), **settings)
+    sentences = word2vec_sentences(texts, cache_dir, progress)
+    vectors = train_word2vec(sentences, progress=progress, **settings)
     atomic_write(path, lambda temporary: vectors.save_word2vec_format(str(temporary), binary=True))
     return vectors
 

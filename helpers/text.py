@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pysbd
-from tqdm.auto import tqdm
 
 from helpers.data import DataError
 from helpers.files import atomic_write, atomic_write_text
+from helpers.sentences import split_documents, split_sentences
 
 PAD = 0
 OOV = 1
@@ -40,48 +39,11 @@ Kind = Literal["flat", "hierarchical"]
 
 # Letters and digits in any script, with inner apostrophes kept ("don't", "kid's").
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-# pysbd ships its rules (no download at run time); clean=False keeps the text as is.
-_SEGMENTER = pysbd.Segmenter(language="en", clean=False)
-# pysbd's time grows with the square of a line's length (a 300,000-character line takes
-# 24 s), so longer lines are segmented a window at a time. No line of the real reviews
-# is this long (IMDB's longest is 5,911 characters).
-_SEGMENT_CHARS = 10_000
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens of ``text``; punctuation and symbols are dropped."""
     return _TOKEN.findall(text.lower().replace("\u2019", "'"))
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text``, stripped, empty ones dropped.
-
-    A line break always ends a sentence (the data module turns ``<br />`` into
-    newlines, and reviewers use them as paragraph breaks); within a line pysbd's
-    English rules decide, so "Mr. Smith paid $3.50." stays one sentence.
-    """
-    return [
-        sentence.strip()
-        for line in text.splitlines()
-        if line.strip()
-        for sentence in _segment(line)
-        if sentence.strip()
-    ]
-
-
-def _segment(line: str, window: int = _SEGMENT_CHARS) -> Iterable[str]:
-    """pysbd's sentences of ``line``, in linear time: a long line is segmented ``window``
-    characters at a time, keeping the complete sentences of each window and starting
-    the next one at its last, unfinished sentence. Only a sentence longer than
-    ``window`` is cut where the window ends."""
-    while len(line) > window:
-        complete = _SEGMENTER.segment(line[:window])[:-1]
-        done = "".join(complete)
-        if not complete or not line.startswith(done):
-            complete, done = [line[:window]], line[:window]
-        yield from complete
-        line = line[len(done) :]
-    yield from _SEGMENTER.segment(line)
 
 
 def unusable_reason(text) -> str | None:
@@ -297,19 +259,24 @@ class TextEncoder:
         )
 
     def encode_hierarchical(
-        self, texts: Iterable[str], return_stats: bool = False, progress: bool = False
+        self,
+        texts: Iterable[str],
+        return_stats: bool = False,
+        progress: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> np.ndarray | tuple[np.ndarray, EncodingStats]:
         """Word ids per sentence for the HAN: int32 ``(documents, max_sentences, words)``.
 
         ``words`` is ``words_per_sentence``. Sentences without a word token
         ("!!!") are skipped; sentences beyond ``max_sentences`` are dropped from
         the end ``truncating`` names; a padded sentence row is all zeros.
-        Sentence splitting costs far more than the rest (about 2 ms a review),
-        so ``progress`` shows a bar over documents.
+        Sentence splitting costs far more than the rest (about 1.5 ms a review):
+        ``sentences.split_documents`` does it on every core, reuses the sentences
+        cached in ``cache_dir`` (when given), and with ``progress`` shows a bar.
         """
         documents = [
-            [ids for sentence in split_sentences(text) if (ids := self._ids(sentence))]
-            for text in tqdm(texts, desc="splitting sentences", unit="doc", disable=not progress)
+            [ids for sentence in sentences if (ids := self._ids(sentence))]
+            for sentences in split_documents(texts, cache_dir=cache_dir, progress=progress)
         ]
         counts = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
         kept_counts = np.minimum(counts, self.max_sentences)
@@ -345,13 +312,21 @@ class TextEncoder:
         )
 
     def encode(
-        self, texts: Iterable[str], kind: Kind, progress: bool = False
+        self,
+        texts: Iterable[str],
+        kind: Kind,
+        progress: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> tuple[np.ndarray, EncodingStats]:
-        """``(array, stats)`` for ``kind`` "flat" (BiLSTM) or "hierarchical" (HAN)."""
+        """``(array, stats)`` for ``kind`` "flat" (BiLSTM) or "hierarchical" (HAN).
+
+        ``progress`` and ``cache_dir`` (sentences) apply to the hierarchical kind."""
         if kind == "flat":
             return self.encode_documents(texts, return_stats=True)
         if kind == "hierarchical":
-            return self.encode_hierarchical(texts, return_stats=True, progress=progress)
+            return self.encode_hierarchical(
+                texts, return_stats=True, progress=progress, cache_dir=cache_dir
+            )
         raise ValueError(f"kind must be 'flat' or 'hierarchical', not {kind!r}")
 
     def encode_text(self, text: str, kind: Kind) -> np.ndarray:
@@ -478,6 +453,8 @@ def encode_cached(
     The file is keyed by a hash of the encoder (settings, vocabulary, format
     version), ``kind`` and the texts, so a changed input can never be served a
     stale array; repeated notebook runs skip tokenising and sentence splitting.
+    Sentences split on the way are cached there too (``sentences.SentenceStore``),
+    so another encoder, or word2vec, reuses them.
     """
     texts = list(texts)
     digest = hashlib.sha256(json.dumps(encoder.to_dict(), sort_keys=True).encode())
@@ -497,7 +474,7 @@ def encode_cached(
         except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile):
             pass  # damaged (say, by an older version that wrote in place): encode again
 
-    array, stats = encoder.encode(texts, kind, progress=progress)
+    array, stats = encoder.encode(texts, kind, progress=progress, cache_dir=cache_dir)
     fields = {name: value for name, value in asdict(stats).items() if value is not None}
 
     def write(temporary: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tqdm.auto import tqdm
 
 from helpers import data
 from helpers.data import DataError
@@ -476,3 +477,45 @@ def test_cli_data_command(shared_data, tmp_path, capsys):
     assert main(too_many) == 2
     assert "1,481 negative" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_unlabelled_texts_are_capped_by_a_seeded_draw_that_ignores_file_order():
+    reviews = pd.DataFrame({"text": [f"review {n}" for n in range(200)]})
+    train, test = reviews.iloc[:10], reviews.iloc[10:20]
+    assert len(data.unlabelled_texts(reviews, train, test)) == 180
+    capped = data.unlabelled_texts(reviews, train, test, limit=50, seed=3)
+    assert len(capped) == 50 and not set(capped["text"]) & set(reviews["text"][:20])
+    assert capped["text"].map(lambda t: int(t.split()[1])).is_monotonic_increasing  # file order
+    shuffled = reviews.sample(frac=1, random_state=0)
+    again = data.unlabelled_texts(shuffled, train, test, limit=50, seed=3)
+    assert set(again["text"]) == set(capped["text"])
+    other = data.unlabelled_texts(reviews, train, test, limit=50, seed=4)
+    assert set(other["text"]) != set(capped["text"])
+    assert len(data.unlabelled_texts(reviews, train, test, limit=0)) == 0
+    assert len(data.unlabelled_texts(reviews, train, test, limit=1000)) == 180
+
+
+@pytest.mark.parametrize("name", ["reviews.txt.gz", "reviews.txt"])
+def test_the_parser_shows_a_bar_over_the_file_s_bytes_on_long_steps(tmp_path, monkeypatch, name):
+    body = "".join(snap_record(text=f"Tea number {n}.") for n in range(50))
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        write_gz(path, body)
+    else:
+        path.write_text(body, encoding="latin-1")
+    quiet, _ = data.parse_snap(path, progress=False)
+    bars = []
+
+    def recording(*args, **kwargs):
+        bar = tqdm(*args, **kwargs)
+        if not kwargs["disable"]:  # not the first line's format check
+            bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(data, "tqdm", recording)
+    shown, report = data.parse_snap(path)
+    pd.testing.assert_frame_equal(shown, quiet)
+    assert report.kept == 50
+    assert [bar.desc for bar in bars] == [f"reading {name}", "cleaning"]
+    assert bars[0].n == bars[0].total == path.stat().st_size and bars[1].n == 50
+    assert bars[0].delay == bars[1].delay == data.BAR_DELAY

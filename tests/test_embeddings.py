@@ -123,10 +123,10 @@ def test_a_word2vec_cache_write_that_fails_leaves_no_file_to_reuse(tmp_path, mon
     monkeypatch.setattr(KeyedVectors, "save_word2vec_format", fail_midway)
     with pytest.raises(OSError, match="No space"):
         embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.glob("*word2vec*")) == []  # the sentence cache is kept, apart
     monkeypatch.undo()
     vectors = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
-    assert [p.suffix for p in tmp_path.iterdir()] == [".bin"] and "tea" in vectors
+    assert [p.suffix for p in tmp_path.glob("*word2vec*")] == [".bin"] and "tea" in vectors
 
 
 def test_a_damaged_word2vec_cache_is_trained_again_and_replaced(tmp_path):
@@ -134,8 +134,18 @@ def test_a_damaged_word2vec_cache_is_trained_again_and_replaced(tmp_path):
 
     texts = ["The tea is green and fresh."] * 10
     first = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
-    (path,) = tmp_path.iterdir()
+    (path,) = tmp_path.glob("word2vec-*.bin")
     path.write_bytes(path.read_bytes()[:30])
     again = embeddings.cached_word2vec(texts, tmp_path, vector_size=8, min_count=1, epochs=1)
     np.testing.assert_allclose(again.vectors, first.vectors, atol=1e-6)
-    assert [p.name for p in tmp_path.iterdir()] == [path.name] and path.stat().st_size > 30
+    assert list(tmp_path.glob("*.bin")) == [path] and path.stat().st_size > 30
+
+
+def test_word2vec_sentences_are_split_once_and_cached_per_review(tmp_path, monkeypatch):
+    from helpers import embeddings, sentences
+
+    texts = ["Green tea. Fresh!", "Dark coffee... Strong."]
+    first = embeddings.word2vec_sentences(texts, cache_dir=tmp_path)
+    assert first == [["green", "tea"], ["fresh"], ["dark", "coffee"], ["strong"]]
+    monkeypatch.setattr(sentences, "_split_all", lambda *a: pytest.fail("split again"))
+    assert embeddings.word2vec_sentences(texts, cache_dir=tmp_path) == first

@@ -10,15 +10,12 @@ import pytest
 
 from helpers.data import DataError
 from helpers.text import (
-    _SEGMENTER,
     OOV,
     PAD,
     TextEncoder,
     Vocabulary,
-    _segment,
     encode_cached,
     read_text_lines,
-    split_sentences,
     tokenize,
     unusable_reason,
     usable_texts,
@@ -49,19 +46,6 @@ def test_tokenize_lowercases_and_keeps_inner_apostrophes():
         "50",
         "café's",
     ]
-
-
-def test_split_sentences_keeps_abbreviations_and_prices_together():
-    assert split_sentences("Mr. Smith paid $3.50. It was great!") == [
-        "Mr. Smith paid $3.50.",
-        "It was great!",
-    ]
-
-
-def test_split_sentences_breaks_at_newlines_and_drops_blank_ones():
-    text = "First line without a stop\n\n  \nSecond one. Third one.\n"
-    assert split_sentences(text) == ["First line without a stop", "Second one.", "Third one."]
-    assert split_sentences(" \n ") == []
 
 
 def test_vocabulary_reserves_padding_and_oov_then_ranks_by_frequency():
@@ -229,14 +213,6 @@ def test_a_script_the_vocabulary_never_saw_is_encoded_as_unknown_words():
     chinese = "\u8fd9\u662f\u597d\u8336 \u975e\u5e38\u597d"
     assert encoder.known_word_share(chinese) == 0.0
     assert encoder.encode_text(chinese, "flat").tolist() == [[OOV, OOV, 0, 0]]
-
-
-def test_a_long_line_is_segmented_in_windows_with_the_same_sentences():
-    line = "Mr. Smith paid $3.50 for this tea. It is good! " * 600  # 28,200 characters
-    whole = [s.strip() for s in _SEGMENTER.segment(line)]
-    assert len(whole) == 1200 and whole[0] == "Mr. Smith paid $3.50 for this tea."
-    assert split_sentences(line) == whole
-    assert list(_segment("x" * 250, window=100)) == ["x" * 100, "x" * 100, "x" * 50]
 
 
 def test_a_one_megabyte_review_is_encoded_and_counted_as_truncated():
