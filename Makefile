@@ -5,13 +5,14 @@
 #   make lab     JupyterLab on notebooks/, in the same environment
 # Switches:
 #   BACKEND=tensorflow|jax|torch   the Keras backend `make run` and `make lab` install and use
-#                                  (default tensorflow: the fastest on a 2-core CPU, README)
+#                                  (default $KERAS_BACKEND, else tensorflow: the fastest
+#                                  on a 2-core CPU, README)
 #   GPU=1                          install the CUDA builds (Linux with an NVIDIA driver)
 #   PYTHON=python3.12              the Python that builds .venv (3.11 to 3.13)
 # Raw data: $(REVIEWS_DATA_DIR) or data/raw; else it is downloaded (cached in data/cache).
 
 PYTHON ?= python3
-BACKEND ?= tensorflow
+BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 GPU ?=
 PRESET ?= workshop
 LAB_ARGS ?=
