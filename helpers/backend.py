@@ -315,8 +315,8 @@ def backend_report(names=LIVE_BACKENDS, timeout: float = 300) -> list[dict]:
     running, rows = {}, {}
     for name in names:
         if not is_installed(name):
-            install = " ".join(BACKEND_DISTRIBUTIONS[name])
-            rows[name] = _report_row(name, "not installed", reason=f"pip install {install}")
+            install = f"BACKEND={name} make run, or pip install 'rnn-review-classifiers[{name}]'"
+            rows[name] = _report_row(name, "not installed", reason=install)
             continue
         env = {**os.environ, "KERAS_BACKEND": name}
         running[name] = subprocess.Popen(
