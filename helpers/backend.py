@@ -255,14 +255,14 @@ def _not_retracing(record: logging.LogRecord) -> bool:
 def quiet_known_warnings() -> None:
     """Silence two Python-level messages that are expected in this series.
 
-    - Keras's "Skipping variable loading for optimizer …, because it has 0 variables":
-      a model loaded to predict has an optimizer that was never built; its weights load.
+    - Keras's "Skipping variable loading for optimizer …": loading a saved model, Keras
+      finds the optimizer's state (its moment estimates) shaped for another set of
+      variables and leaves it out. The model's weights load in full; only further
+      training would start the optimizer afresh.
     - TensorFlow's "… triggered tf.function retracing": batches of different lengths
       (the fast recipe) are new shapes by design.
     """
-    warnings.filterwarnings(
-        "ignore", r"Skipping variable loading for optimizer '[^']*', because it has 0 variables"
-    )
+    warnings.filterwarnings("ignore", r"Skipping variable loading for optimizer ")
     tf_logger = logging.getLogger("tensorflow")
     if _not_retracing not in tf_logger.filters:
         tf_logger.addFilter(_not_retracing)

@@ -30,19 +30,16 @@ def test_cuinit_failure_shows_where_an_nvidia_driver_is_loaded(capfd, monkeypatc
 
 
 def test_only_the_expected_python_warnings_are_silenced(caplog):
-    backend.quiet_known_warnings()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         backend.quiet_known_warnings()  # the filters are (re)installed inside the block
         warnings.warn(
-            "Skipping variable loading for optimizer 'adam', because it has 0 variables "
-            "whereas the saved optimizer has 5 variables.",
+            "Skipping variable loading for optimizer 'adam', because it has 2 variables "
+            "whereas the saved optimizer has 14 variables.",
             stacklevel=1,
         )
-        warnings.warn(
-            "Skipping variable loading for optimizer 'x', because it has 2 variables", stacklevel=1
-        )
-    assert [str(w.message)[-11:] for w in caught] == ["2 variables"]
+        warnings.warn("a real warning", stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a real warning"]
     tf_logger = logging.getLogger("tensorflow")
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
         tf_logger.warning("5 out of the last 5 calls to <f> triggered tf.function retracing.")
