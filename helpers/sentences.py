@@ -41,6 +41,7 @@ _SEGMENT_CHARS = 10_000
 SPLITTER = f"pysbd-{pysbd.__version__}-1"
 
 CHUNK = 250  # reviews per task sent to a worker: about half a second of pysbd
+SAVE_EVERY = 20_000  # reviews split between writes to the cache: an interruption loses less
 # Below this many reviews to split, starting worker processes costs more than it saves.
 PARALLEL_FROM = 2_000
 
@@ -100,9 +101,10 @@ def split_documents(
     With ``cache_dir``, sentences are looked up in (and added to) its
     ``sentences-SPLITTER/`` folder, one entry per distinct review text. The reviews
     not found are split by ``workers`` processes (default: every core this process
-    may use; 1 splits here, with no worker), ``CHUNK`` reviews per task; the result
-    is the same, in the same order, whatever the number of workers. ``progress``
-    shows a bar when splitting takes more than a couple of seconds.
+    may use; 1 splits here, with no worker), ``CHUNK`` reviews per task, and saved to
+    the cache every ``SAVE_EVERY`` reviews; the result is the same, in the same order,
+    whatever the number of workers. ``progress`` shows a bar when splitting takes more
+    than a couple of seconds.
     """
     texts = list(texts)
     keys = [text_key(text) for text in texts]
@@ -110,15 +112,20 @@ def split_documents(
     found = store.get(set(keys)) if store else {}
     todo = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
     if todo:
+        unsaved = {}
         split = _split_all(list(todo.values()), workers, progress)
-        new = dict(zip(todo, split, strict=True))
-        if store:
-            store.put(new)
-        found |= new
+        for key, sentences in zip(todo, split, strict=True):
+            found[key] = unsaved[key] = sentences
+            if store and len(unsaved) >= SAVE_EVERY:
+                store.put(unsaved)
+                unsaved = {}
+        if store and unsaved:
+            store.put(unsaved)
     return [found[key] for key in keys]
 
 
-def _split_all(texts: list[str], workers: int | None, progress: bool) -> list[list[str]]:
+def _split_all(texts: list[str], workers: int | None, progress: bool) -> Iterator[list[str]]:
+    """``split_sentences`` of each of ``texts``, in order, as the workers finish them."""
     workers = min(workers or worker_count(), -(-len(texts) // CHUNK))
     chunks = [texts[start : start + CHUNK] for start in range(0, len(texts), CHUNK)]
     bar = tqdm(
@@ -130,12 +137,13 @@ def _split_all(texts: list[str], workers: int | None, progress: bool) -> list[li
     )
     with bar:
         if workers <= 1 or len(texts) < PARALLEL_FROM:
-            return list(_with_bar(map(_split_chunk, chunks), bar))
+            yield from _with_bar(map(_split_chunk, chunks), bar)
+            return
         # "spawn": a fresh interpreter per worker. Forking a process that has already
         # started TensorFlow's or JAX's threads can deadlock the child.
         context = get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            return list(_with_bar(pool.map(_split_chunk, chunks), bar))
+            yield from _with_bar(pool.map(_split_chunk, chunks), bar)
 
 
 def _with_bar(chunks: Iterator[list[list[str]]], bar: tqdm) -> Iterator[list[str]]:

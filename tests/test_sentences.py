@@ -133,3 +133,22 @@ def test_the_han_encoding_reuses_sentences_split_for_word2vec(tmp_path, monkeypa
     assert seen == [] and stats.sentences == 4
     # A new text at prediction time is split by the same splitter, and encoded the same.
     np.testing.assert_array_equal(encoder.encode_text(texts[0], "hierarchical"), array[:1])
+
+
+def test_an_interrupted_split_keeps_what_was_saved_before(tmp_path, monkeypatch):
+    texts = [f"Review {n}. Done." for n in range(6)]
+    monkeypatch.setattr(sentences, "CHUNK", 2)
+    monkeypatch.setattr(sentences, "SAVE_EVERY", 2)
+    split_chunk, calls = sentences._split_chunk, []
+
+    def interrupted_at_the_third(chunk):
+        calls.append(chunk)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return split_chunk(chunk)
+
+    monkeypatch.setattr(sentences, "_split_chunk", interrupted_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        split_documents(texts, cache_dir=tmp_path, workers=1)
+    saved = SentenceStore(tmp_path).get(map(text_key, texts))
+    assert saved == {text_key(t): [t.split(" Done")[0], "Done."] for t in texts[:4]}
