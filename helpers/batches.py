@@ -35,24 +35,44 @@ class Batches(keras.utils.PyDataset):
     sorted by ``lengths`` (ties in random order) and cut into batches, whose order
     is then shuffled, so a batch holds documents of similar length (as the HAN paper
     and the seed did).
+
+    The order of plan number ``plan`` is a function of ``seed`` and ``plan`` alone. Left to
+    itself, the dataset takes the next plan whenever Keras ends an epoch; once
+    ``start_epoch`` is called at the start of each epoch (``train.train_model`` does), the
+    plan is the epoch's number, so a run resumed at some epoch trains on exactly the
+    batches an uninterrupted run trains on there. ``reshuffle=False`` keeps one order
+    (validation needs no other).
     """
 
-    def __init__(self, ids, labels, batch_size, order="shuffle", lengths=None, seed=0):
+    def __init__(self, ids, labels, batch_size, order="shuffle", lengths=None, seed=0,
+                 reshuffle=True):  # fmt: skip
         super().__init__()
         if order == "by_length" and lengths is None:
             raise ValueError("order='by_length' needs the documents' lengths")
         self.ids, self.labels = ids, np.asarray(labels)
         self.batch_size, self.order, self.lengths = batch_size, order, lengths
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.reshuffle, self.plan_number, self.follows_epochs = seed, reshuffle, 0, False
         self.batches = self._plan()
 
     def _plan(self) -> list[np.ndarray]:
+        rng = np.random.default_rng((self.seed, self.plan_number))
         n = len(self.ids)
         if self.order == "shuffle":
-            return np.array_split(self.rng.permutation(n), math.ceil(n / self.batch_size))
-        by_length = np.lexsort((self.rng.random(n), self.lengths))
+            return np.array_split(rng.permutation(n), math.ceil(n / self.batch_size))
+        by_length = np.lexsort((rng.random(n), self.lengths))
         batches = np.array_split(by_length, math.ceil(n / self.batch_size))
-        return [batches[i] for i in self.rng.permutation(len(batches))]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def set_plan(self, plan: int) -> None:
+        """Lay the batches out in order number ``plan`` (see the class docstring)."""
+        if self.reshuffle and plan != self.plan_number:
+            self.plan_number = plan
+            self.batches = self._plan()
+
+    def start_epoch(self, epoch: int) -> None:
+        """From now on the plan is the epoch's number, whatever Keras read before."""
+        self.follows_epochs = True
+        self.set_plan(epoch)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -66,7 +86,8 @@ class Batches(keras.utils.PyDataset):
         return ids
 
     def on_epoch_end(self):
-        self.batches = self._plan()
+        if not self.follows_epochs:
+            self.set_plan(self.plan_number + 1)
 
     @property
     def variable_shapes(self) -> bool:
@@ -83,15 +104,22 @@ class Batches(keras.utils.PyDataset):
         The view trains on the same batches, epoch by epoch, as Keras draws from this
         dataset itself: before the first epoch Keras reads a batch to build the model
         and then ends that epoch (``on_epoch_end``), so its first epoch trains on the
-        second plan, and so does the view.
+        second plan, and so does the view. The view moves on to the next plan when an
+        epoch starts, not when the previous one's end is prefetched (which may come
+        late), so the order of batches never depends on timing.
         """
         if keras.backend.backend() != "tensorflow" or not self.variable_shapes:
             return self
         import tensorflow as tf
 
+        started = False
+
         def epoch():
+            nonlocal started
+            if started:
+                self.on_epoch_end()  # Keras ended the previous epoch
+            started = True
             yield from (self[i] for i in range(len(self)))
-            self.on_epoch_end()
 
         def spec(array):
             return tf.TensorSpec((None,) * array.ndim, tf.as_dtype(array.dtype))

@@ -130,9 +130,7 @@ def _names(value) -> list[str]:
     return [str(part).lower() for part in value]
 
 
-def cases_for(
-    backends=LIVE_BACKENDS, models="lstm,han", masks="off,on", recipes="padded"
-) -> list[Case]:
+def cases_for(backends=LIVE_BACKENDS, models=None, masks="off,on", recipes="padded") -> list[Case]:
     """Every (model × mask × backend) case, grouped by model, then masking; with
     ``"fast"`` in ``recipes`` also one fast case (always masked) per model and backend.
 
@@ -146,7 +144,7 @@ def cases_for(
     parent_backend(backends)
     from helpers.models import MODELS
 
-    models = _names(models)
+    models = _names(models) if models else list(MODELS)  # default: every registered model
     unknown = set(models) - set(MODELS)
     if unknown:
         raise DataError(f"models {sorted(unknown)}: choose from {', '.join(MODELS)}")

@@ -50,6 +50,12 @@ def add_data_command(commands) -> None:
     data.add_argument("--n-train", type=_size, default="all", help="total, even, or 'all'")
     data.add_argument("--n-test", type=_size, default="all", help="total, even, or 'all'")
     data.add_argument("--seed", type=int, default=42)
+    data.add_argument(
+        "--unlabelled",
+        type=_size,
+        default=50_000,
+        help="reviews in neither split kept for word2vec (a seeded draw), or 'all'",
+    )
     data.add_argument("--out", required=True, help="output folder")
     data.add_argument("--encoding", help="text encoding of the file (SNAP: latin-1, CSV: utf-8)")
     data.add_argument("--text-column", help="CSV: the text column")
@@ -68,6 +74,7 @@ def run_data(args) -> int:
         n_train=args.n_train,
         n_test=args.n_test,
         seed=args.seed,
+        unlabelled=args.unlabelled,
         path=args.path,
         data_dir=args.data_dir,
         encoding=args.encoding,
@@ -144,6 +151,11 @@ def add_model_commands(commands) -> None:
         help="how to compute the model (default: the config's; fast: the same model without "
         "paying for padding, needs a masked, right-padded config)",
     )
+    fit.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run in --out that was cut short, from its last completed epoch",
+    )
     fit.set_defaults(run=run_train)
 
     check = commands.add_parser(
@@ -178,6 +190,7 @@ def run_train(args) -> int:
         unlabelled_texts=data.read_unlabelled(args.data),
         epochs=args.epochs,
         seed=args.seed,
+        resume=args.resume,
         verbose=2,
     )
     metrics, _ = evaluate.evaluate_classifier(classifier, test_df["text"], test_df["label"])
@@ -292,7 +305,9 @@ def add_backend_commands(commands) -> None:
         "memory, accuracy, AUC, device, versions) to --out.",
     )
     bench.add_argument("--backends", default="tensorflow,jax,torch", help="comma-separated")
-    bench.add_argument("--models", default="lstm,han", help="comma-separated: lstm, han")
+    bench.add_argument(
+        "--models", help="comma-separated names from helpers.models.MODELS (default: all)"
+    )
     bench.add_argument("--masks", default="off,on", help="comma-separated: off, on")
     bench.add_argument(
         "--recipes", default="padded", help="comma-separated: padded (the seed's), fast"

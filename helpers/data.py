@@ -839,20 +839,22 @@ def prepare_split(
     seed: int = 42,
     path: str | Path | None = None,
     data_dir: str | Path | None = None,
+    unlabelled: int | str = "all",
     **parse_options,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
     """The whole data stage: locate, parse, label, sample, write.
 
-    Returns ``(train, test, manifest, labelled)`` where ``labelled`` is every
-    labelled review (for plots of the full distribution).
+    ``unlabelled`` caps the reviews in neither split that are kept for word2vec (see
+    ``unlabelled_texts``). Returns ``(train, test, manifest, labelled)`` where
+    ``labelled`` is every labelled review (for plots of the full distribution).
     """
     reviews, report = load_reviews(source, path=path, data_dir=data_dir, **parse_options)
     scheme = labels or source_spec(source).default_labels
     labelled = binary_labels(reviews, scheme)
     train, test = balanced_sample(labelled, n_train, n_test, seed)
-    unlabelled = unlabelled_texts(reviews, train, test)
-    manifest = make_manifest(report, scheme, seed, labelled, train, test, unlabelled)
-    write_split(out_dir, train, test, manifest, unlabelled)
+    rest = unlabelled_texts(reviews, train, test, limit=unlabelled, seed=seed)
+    manifest = make_manifest(report, scheme, seed, labelled, train, test, rest)
+    write_split(out_dir, train, test, manifest, rest)
     return train, test, manifest, labelled
 
 

@@ -161,8 +161,8 @@ class TrimmedBatches(Batches):
     (rounded up to a multiple of ``step``: sentences, words; default ``trim_step()``)."""
 
     def __init__(self, ids, labels, batch_size, order="by_length", lengths=None, seed=0,
-                 step=None):  # fmt: skip
-        super().__init__(ids, labels, batch_size, order, lengths, seed)
+                 step=None, reshuffle=True):  # fmt: skip
+        super().__init__(ids, labels, batch_size, order, lengths, seed, reshuffle)
         self.step = step
 
     def inputs(self, ids):
@@ -241,14 +241,14 @@ class PackedBatches(TrimmedBatches):
     """
 
     def __init__(self, ids, labels, batch_size, order="by_length", lengths=None, seed=0,
-                 step=None, trim=True, lane_multiple=None):  # fmt: skip
+                 step=None, trim=True, lane_multiple=None, reshuffle=True):  # fmt: skip
         ids = np.asarray(ids)
         jax = keras.backend.backend() == "jax"
         if step is None and jax:
             step = (trim_step()[0], ids.shape[2])
         if lengths is None:
             lengths = (ids != 0).sum(axis=(1, 2))
-        super().__init__(ids, labels, batch_size, order, lengths, seed, step)
+        super().__init__(ids, labels, batch_size, order, lengths, seed, step, reshuffle)
         self.trim = trim
         self.lane_multiple = (8 if jax else 1) if lane_multiple is None else lane_multiple
 
@@ -264,14 +264,15 @@ class PackedBatches(TrimmedBatches):
         return {"words": words, "slots": slots, "sentence_lengths": packed.sentence_lengths}
 
 
-def training_batches(config, ids, labels, lengths, seed: int = 0) -> Batches:
+def training_batches(config, ids, labels, lengths, seed: int = 0, reshuffle=True) -> Batches:
     """The batches ``config`` trains on: padded ``Batches`` for ``recipe="padded"``; for
     ``recipe="fast"``, ``TrimmedBatches``, or ``PackedBatches`` for hierarchical (3-D) ids."""
     if config.recipe == "padded":
         kind = Batches
     else:
         kind = PackedBatches if np.ndim(ids) == 3 else TrimmedBatches
-    return kind(ids, labels, config.batch_size, config.batch_order, lengths, seed=seed)
+    order = config.batch_order
+    return kind(ids, labels, config.batch_size, order, lengths, seed=seed, reshuffle=reshuffle)
 
 
 # --------------------------------------------------------------------------- the packed HAN
@@ -402,6 +403,7 @@ class PackedHAN(keras.Model):
         self.sentence_encoder = han.get_layer("sentence_encoder")
         self.sentence_attention = han.get_layer("sentence_attention")
         self.classifier = han.get_layer("classifier")
+        self.build()  # every weight exists already (BackupAndRestore wants a built model)
 
     def build(self, input_shape=None):
         # Every weight belongs to the HAN, which is built; the lanes' RNNs own none.

@@ -16,7 +16,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(temporary)`` to fill a new file, then move it to ``path`` in one step.
 
     ``temporary`` is a hidden file in ``path``'s folder (created, with its parents, if
-    needed), named ``.NAME.RANDOM.partial`` so that concurrent writers never share one.
+    needed), named ``.STEM.RANDOM.partial.SUFFIX`` so that concurrent writers never
+    share one.
     If ``write`` raises, or the process is interrupted, the temporary file is removed
     and the file already at ``path``, if any, is left exactly as it was. ``write``
     must write to the name it is given (``numpy.savez`` appends ``.npz`` to a bare
@@ -24,7 +25,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    # The suffix stays last: some writers (Keras's ``.keras``) insist on it.
+    temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
     try:
         write(temporary)
         os.replace(temporary, path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import sys
 import time
 import zipfile
@@ -33,6 +34,7 @@ from helpers.batches import document_lengths, validation_rows
 from helpers.compat import halve_on_oom, upgrade_config_dict
 from helpers.configs import ModelError
 from helpers.embeddings import cached_word2vec, embedding_matrix
+from helpers.files import atomic_write, atomic_write_text
 from helpers.models import compile_model, model_kind
 from helpers.text import TextEncoder, encode_cached, unusable_reason
 
@@ -105,6 +107,7 @@ class TrainingData:
     fit: object  # a keras.utils.PyDataset, or on TensorFlow a tf.data view of one
     validation: object | None
     packed: bool  # HAN sentences packed into lanes: fitted through fast.PackedHAN
+    batches: object  # the training batches behind ``fit`` (a helpers.batches.Batches)
 
 
 def training_data(config, ids, labels, lengths, seed: int = 0, validation_share: float = 0.1):
@@ -115,12 +118,13 @@ def training_data(config, ids, labels, lengths, seed: int = 0, validation_share:
     if validation_share:
         fit_rows, held = validation_rows(labels, validation_share, seed)
         validation = fast.training_batches(
-            config, ids[held], labels[held], lengths[held], seed=seed + 1
+            config, ids[held], labels[held], lengths[held], seed=seed + 1, reshuffle=False
         ).fit_input()
     batches = fast.training_batches(
         config, ids[fit_rows], labels[fit_rows], lengths[fit_rows], seed=seed
     )
-    return TrainingData(batches.fit_input(), validation, isinstance(batches, fast.PackedBatches))
+    packed = isinstance(batches, fast.PackedBatches)
+    return TrainingData(batches.fit_input(), validation, packed, batches)
 
 
 class SaveBest(keras.callbacks.Callback):
@@ -135,7 +139,7 @@ class SaveBest(keras.callbacks.Callback):
         loss = (logs or {}).get("val_loss", math.inf)
         if loss < self.best:
             self.best = loss
-            self.target.save(self.path)
+            atomic_write(self.path, self.target.save)  # a crash keeps the last good one
 
 
 class EpochTimes(keras.callbacks.Callback):
@@ -149,15 +153,87 @@ class EpochTimes(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self._started
 
 
+class Resume(keras.callbacks.Callback):
+    """Puts a run where ``BackupAndRestore`` left it, at the first epoch ``fit`` runs.
+
+    The training batches follow the epoch numbers from then on (``Batches.start_epoch``),
+    so a resumed run trains on the batches an uninterrupted one would, and the random
+    generators' states (dropout, ``_random_states``), which the backup leaves out, are
+    saved next to it after every epoch. When the run resumes after epoch 0, those states come back,
+    ``history.csv`` keeps the rows of the epochs done, and ``SaveBest`` and
+    ``EarlyStopping`` get back the best validation loss so far, its weights
+    (``best.keras``) and the epochs since.
+    """
+
+    def __init__(self, batches, out_dir, save_best: SaveBest, early_stopping):
+        super().__init__()
+        self.batches, self.out = batches, Path(out_dir)
+        self.save_best, self.early_stopping = save_best, early_stopping
+
+    def on_train_begin(self, logs=None):
+        self.first = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.start_epoch(epoch)
+        first, self.first = self.first, False
+        history, best_file = self.out / "history.csv", self.out / "best.keras"
+        if not first or not epoch or not history.is_file():
+            return
+        seeds = self.out / "backup" / "random_states.npz"
+        if seeds.is_file():
+            with np.load(seeds) as saved:
+                _set_random_states(self.model, list(saved.values()))
+        done = pd.read_csv(history).head(epoch)
+        history.write_text(done.to_csv(index=False))  # in place: CSVLogger has it open
+        if "val_loss" not in done or not best_file.is_file():
+            return
+        best = int(done["val_loss"].idxmin())
+        self.save_best.best = self.early_stopping.best = float(done["val_loss"][best])
+        self.early_stopping.best_epoch, self.early_stopping.wait = best, epoch - 1 - best
+        target, current = self.save_best.target, self.save_best.target.get_weights()
+        target.set_weights(keras.saving.load_model(best_file, compile=False).get_weights())
+        self.early_stopping.best_weights = self.model.get_weights()  # as fit sees them
+        target.set_weights(current)
+
+    def on_epoch_end(self, epoch, logs=None):
+        states = _random_states(self.model)
+        atomic_write(self.out / "backup" / "random_states.npz", lambda p: np.savez(p, *states))
+
+
+def _seed_variables(model):
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _random_states(model) -> list[np.ndarray]:
+    """What dropout draws from: Keras's seed generators, and on PyTorch (whose dropout
+    layers without a seed use it) torch's global generator, last."""
+    states = [keras.ops.convert_to_numpy(v) for v in _seed_variables(model)]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        states.append(torch.get_rng_state().numpy())
+    return states
+
+
+def _set_random_states(model, states: list[np.ndarray]) -> None:
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(states.pop()))
+    for variable, state in zip(_seed_variables(model), states, strict=True):
+        variable.assign(state)
+
+
 @dataclass
 class TrainingRun:
     history: pd.DataFrame  # one row per epoch: loss, accuracy, val_loss, val_accuracy, seconds
     best_epoch: int  # by validation loss (the last epoch without validation)
 
     @classmethod
-    def from_history(cls, history: keras.callbacks.History) -> TrainingRun:
-        frame = pd.DataFrame(history.history)
-        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    def from_history(cls, history_csv: str | Path) -> TrainingRun:
+        """From the ``history.csv`` a run wrote (all its epochs, also when resumed)."""
+        frame = pd.read_csv(history_csv).dropna(axis=1, how="all")  # val_* "NA" without validation
+        frame["epoch"] = np.arange(1, len(frame) + 1)
         best = frame["val_loss"].idxmin() if "val_loss" in frame else len(frame) - 1
         return cls(history=frame, best_epoch=int(best) + 1)
 
@@ -166,31 +242,37 @@ class TrainingRun:
         return float(self.history["seconds"].median())
 
 
-def train_model(model, config, data, out_dir, epochs=None, patience=3, seed=0, verbose="auto"):
+def train_model(
+    model, config, data, out_dir, epochs=None, patience=3, seed=0, resume=False, verbose="auto"
+):
     """Fit a compiled ``model`` on ``data`` (see ``training_data``); returns a ``TrainingRun``.
 
     Writes ``history.csv`` into ``out_dir`` and, with validation data, ``best.keras``
     (the best model by validation loss); then it stops after ``patience`` epochs without
-    improvement and restores the best weights.
+    improvement and restores the best weights. ``resume=True`` continues a run that was
+    cut short from its last completed epoch, with the same result as an uninterrupted run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        shutil.rmtree(out / "backup", ignore_errors=True)  # start afresh
+    save_best = SaveBest(model, out / "best.keras")  # the best model so far, by validation loss
+    early_stopping = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
     callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),  # weights, optimizer, epoch
+        Resume(data.batches, out, save_best, early_stopping),  # the rest, when resuming
         EpochTimes(),  # seconds per epoch, into the history
-        keras.callbacks.CSVLogger(str(out / "history.csv")),  # a row per epoch, as it ends
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume),  # row per epoch
     ]
     if data.validation is not None:
-        callbacks += [
-            SaveBest(model, out / "best.keras"),  # the best model so far, by validation loss
-            keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True),
-        ]
-    if config.ema_momentum:  # first, so that the averaged weights are validated and kept
-        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        callbacks += [save_best, early_stopping]
+    if config.ema_momentum:  # early, so that the averaged weights are validated and kept
+        callbacks.insert(1, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     fitted = model
     if data.packed:  # the fast HAN: the same weights, fitted on packed sentences
         fitted = compile_model(fast.PackedHAN(model), config)
     keras.utils.set_random_seed(seed)  # the same dropout masks on every run
-    history = fitted.fit(
+    fitted.fit(
         data.fit,
         validation_data=data.validation,
         epochs=epochs or config.epochs,
@@ -198,7 +280,7 @@ def train_model(model, config, data, out_dir, epochs=None, patience=3, seed=0, v
         callbacks=callbacks,
         verbose=verbose,
     )
-    return TrainingRun.from_history(history)
+    return TrainingRun.from_history(out / "history.csv")
 
 
 @dataclass
@@ -239,11 +321,12 @@ class Classifier:
     def save(self, directory: str | Path) -> Path:
         """Write ``model.keras``, ``text_encoder.json`` and ``config.json``."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.model.save(directory / MODEL_FILE)
+        # Each file is written whole under a temporary name, then renamed: a crash or
+        # Ctrl-C leaves the previous files as they were.
+        atomic_write(directory / MODEL_FILE, self.model.save)
         self.encoder.save(directory)
         about = {"model": self.name, "config": self.config.to_dict(), "extra": self.extra}
-        (directory / CONFIG_FILE).write_text(json.dumps(about, indent=2) + "\n")
+        atomic_write_text(directory / CONFIG_FILE, json.dumps(about, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -296,6 +379,7 @@ def fit_classifier(
     seed: int = 42,
     verbose: int | str = "auto",
     build=None,
+    resume: bool = False,
 ) -> tuple[Classifier, TrainingRun]:
     """Prepare, build, compile, train and save: the ``train`` command.
 
@@ -303,6 +387,7 @@ def fit_classifier(
     (``helpers.models.MODELS``); a notebook passes the builder it defines. Caches go to
     ``out_dir/../cache``, shared by the models trained next to this one. When the device
     runs out of memory, training starts again at half the batch size, and says so.
+    ``resume=True`` continues a run that was cut short (see ``train_model``).
     """
     out = Path(out_dir)
     prepared = prepare(config, train_texts, out.parent / "cache", word2vec, unlabelled_texts, seed)
@@ -313,7 +398,8 @@ def fit_classifier(
         keras.utils.set_random_seed(seed)
         model = compile_model(build(config, prepared.embedding_matrix), config)
         data = training_data(config, prepared.ids, train_labels, prepared.lengths, seed)
-        run = train_model(model, config, data, out, epochs=epochs, seed=seed, verbose=verbose)
+        run = train_model(model, config, data, out, epochs, seed=seed, resume=resume,
+                          verbose=verbose)  # fmt: skip
         return model, run, config
 
     (model, run, config), _ = halve_on_oom(fit_at, prepared.config.batch_size)

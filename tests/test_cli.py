@@ -163,9 +163,10 @@ def test_predict_answers_every_usable_line_and_marks_the_others(trained, tmp_pat
     captured = capsys.readouterr()
     rows = [line.split("\t") for line in captured.out.splitlines()]
     assert len(rows) == 6
-    assert [row[0] for row in rows[:1] + rows[3:]] == [
-        "positive" if float(row[1]) >= 0.5 else "negative" for row in rows[:1] + rows[3:]
-    ]
+    for row in rows[:1] + rows[3:]:  # the label agrees with the (rounded) probability
+        assert row[0] in {"positive", "negative"}
+        if row[1] != "0.500":  # a model trained for one epoch can sit right at 0.5
+            assert row[0] == ("positive" if float(row[1]) > 0.5 else "negative"), row
     assert rows[1] == ["unusable", "nan", "!!!", "unusable: no words"]
     assert rows[2][:2] == ["unusable", "nan"] and rows[2][3] == "unusable: no words"
     assert rows[3][3] == "no known words: the vocabulary knows none of them"

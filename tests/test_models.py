@@ -471,3 +471,60 @@ def test_ema_momentum_is_checked_and_reaches_the_optimizer():
     assert LSTM_CONFIGS["tuned"].ema_momentum == HAN_CONFIGS["tuned"].ema_momentum == 0.0
     optimizer = make_optimizer(dataclasses.replace(SMALL_HAN, ema_momentum=0.95))
     assert optimizer.use_ema and optimizer.ema_momentum == 0.95
+
+
+# ---------------------------------------------------------------- same seed, same model; resume
+
+
+def _train(kind, tmp_path, name, epochs=4, resume=False):
+    """Train a small tuned model (with dropout) on learnable ids; returns (model, run)."""
+    from helpers.train import train_model, training_data
+
+    base = SMALL_LSTM if kind == "lstm" else SMALL_HAN
+    config = dataclasses.replace(base, batch_size=8, epochs=epochs)
+    ids, labels, lengths = _learnable_docs(kind)
+    keras.utils.set_random_seed(0)
+    model = compile_model((build_lstm if kind == "lstm" else build_han)(config), config)
+    data = training_data(config, ids, labels, lengths, seed=0)
+    run = train_model(model, config, data, tmp_path / name, patience=10, resume=resume, verbose=0)
+    return model, run
+
+
+def _weights(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "han"])
+def test_the_same_seed_trains_the_same_model(tmp_path, kind):
+    """Bit for bit: weights, and every number of the history but the seconds."""
+    first, first_run = _train(kind, tmp_path, "first", epochs=2)
+    second, second_run = _train(kind, tmp_path, "second", epochs=2)
+    for a, b in zip(_weights(first), _weights(second), strict=True):
+        np.testing.assert_array_equal(a, b)
+    columns = [c for c in first_run.history if c != "seconds"]
+    assert first_run.history[columns].equals(second_run.history[columns])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "han"])
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, kind, monkeypatch):
+    """Stopped by an error after epoch 2 of 4, then resumed: the same model and history."""
+    whole, whole_run = _train(kind, tmp_path, "whole")
+
+    class StopAfterTwoEpochs(keras.callbacks.CSVLogger):  # comes after BackupAndRestore
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 1:
+                raise RuntimeError("power cut")
+
+    csv_logger = keras.callbacks.CSVLogger
+    monkeypatch.setattr(keras.callbacks, "CSVLogger", StopAfterTwoEpochs)
+    with pytest.raises(RuntimeError, match="power cut"):
+        _train(kind, tmp_path, "cut")
+    monkeypatch.setattr(keras.callbacks, "CSVLogger", csv_logger)
+    resumed, resumed_run = _train(kind, tmp_path, "cut", resume=True)
+    for a, b in zip(_weights(whole), _weights(resumed), strict=True):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+    columns = [c for c in whole_run.history if c != "seconds"]
+    pd_whole, pd_resumed = whole_run.history[columns], resumed_run.history[columns]
+    np.testing.assert_allclose(pd_resumed.to_numpy(), pd_whole.to_numpy(), atol=1e-6)
+    assert not (tmp_path / "cut" / "backup").exists()  # removed once the run is complete

@@ -30,9 +30,17 @@ def test_every_notebook_with_exercises_has_its_solutions():
         for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
         if "## Exercises" in path.read_text()
     ]
-    assert {"03_lstm", "04_han", "05_backends"} <= set(with_exercises)
+    assert {"02_word2vec", "03_lstm", "04_han", "05_backends"} <= set(with_exercises)
     for stem in with_exercises:
         assert (SOLUTIONS / f"{stem}.py").is_file(), stem
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_notebook_02_solutions(shared_data):
+    output = run_solution("02_word2vec.py", "--data-dir", str(shared_data))
+    assert "2. embedding_dim=50: 421,202 weights (predicted 421,202)" in output
+    assert output.count("1. window") == 2 and output.count("3. min_count") == 2
 
 
 @pytest.mark.slow

@@ -239,3 +239,32 @@ def test_packed_batches_hold_the_same_documents_as_padded_batches():
     word_counts = (ids != 0).sum(axis=(1, 2))
     spreads = [np.ptp(word_counts[rows]) for rows in words.batches]
     assert max(spreads) < np.ptp(word_counts) / 4
+
+
+def test_a_save_that_fails_midway_keeps_the_previous_model_folder(tmp_path, monkeypatch):
+    """Ctrl-C (or a full disk) while model.keras is being written: the folder keeps the
+    previous, complete model and config, and no temporary file is left behind."""
+    import keras
+
+    from helpers.models import build_lstm, named_config
+    from helpers.text import TextEncoder
+
+    config = named_config("lstm", "tuned", num_words=30, embedding_dim=4, units=2, max_words=8)
+    encoder = TextEncoder.fit(["good tea", "bad coffee"], num_words=30, max_words=8,
+                              padding="post", truncating="post")  # fmt: skip
+    first = Classifier(build_lstm(config), encoder, config, {"run": 1})
+    first.save(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def interrupted(model, path, *args, **kwargs):
+        with open(path, "wb") as half:
+            half.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", interrupted)
+    second = Classifier(build_lstm(config), encoder, config, {"run": 2})
+    with pytest.raises(KeyboardInterrupt):
+        second.save(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+    assert Classifier.load(tmp_path).extra == {"run": 1}

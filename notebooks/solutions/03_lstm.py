@@ -45,24 +45,25 @@ def history(config, name, seed=42):
     return run.history
 
 
-# 2. Momentum for the seed. Plain SGD at 0.01 barely moves in three epochs, and
-# momentum 0.9 does not change that: both stay at chance (about 50%) on validation.
-# Momentum does lower the training loss faster, but only in the fourth decimal: the
-# seed's learning rate is far too small for a short run, which is why the tuned recipe
-# uses Adam (and the seed trained for 15 epochs on 10,000 reviews).
+# 2. Momentum for the seed. No: plain SGD at 0.01 barely moves in three epochs, and
+# momentum 0.9 does not change that. Both stay at chance on validation, with a training
+# loss still at log 2 = 0.693 (the loss of answering 0.5 for every review). The seed's
+# learning rate is far too small for a short run: it trained 15 epochs on 10,000
+# reviews, and the tuned recipe uses Adam instead.
 seed_config = dataclasses.replace(LSTM_CONFIGS["original"], **SMALL)
 plain = history(seed_config, "plain")
 momentum = history(dataclasses.replace(seed_config, momentum=0.9), "momentum")
 for name, run in (("momentum 0  ", plain), ("momentum 0.9", momentum)):
     print(f"2. {name}: training loss {run['loss'].iloc[-1]:.4f}, "
           f"validation accuracy {run['val_accuracy'].iloc[-1]:.2f}")  # fmt: skip
-assert momentum["loss"].iloc[-1] < plain["loss"].iloc[-1]
-assert max(plain["val_accuracy"].max(), momentum["val_accuracy"].max()) < 0.6
+for run in (plain, momentum):
+    assert abs(run["loss"].iloc[-1] - 0.6931) < 0.01 and run["val_accuracy"].max() < 0.6
 
 
-# 3. Final states or max pooling: on 360 training reviews and three epochs the winner
-# changes with the seed (one run: 0.52 against 0.68; the next: 0.65 against 0.50), so a
-# single run cannot rank them. That is why the README averages five seeds.
+# 3. Final states or max pooling: on 360 training reviews, 40 validation reviews and
+# three epochs, runs differ by several points from one seed to the next, and the winner
+# can change with the seed, so a single run cannot rank them. That is why the README
+# averages five seeds.
 tuned = dataclasses.replace(LSTM_CONFIGS["tuned"], **SMALL)
 for seed in (42, 43):
     last = history(dataclasses.replace(tuned, pooling="last"), f"last{seed}", seed)
