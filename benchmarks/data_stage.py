@@ -177,10 +177,10 @@ def regex_sentences(text: str) -> list[str]:
 def compare_splitters(path: str | Path, n: int) -> str:
     """pysbd (the series' splitter) against ``regex_sentences`` on ``n`` reviews of ``path``:
     milliseconds per review on one core, and how often they cut the same way."""
-    from helpers import data
+    from helpers import parsing
     from helpers.sentences import split_sentences
 
-    reviews, _ = data.parse_snap(path, progress=False)
+    reviews, _ = parsing.parse_snap(path, progress=False)
     texts = reviews["text"].sample(n=min(n, len(reviews)), random_state=0).tolist()
     timings, results = {}, {}
     for name, splitter in (("pysbd", split_sentences), ("regex", regex_sentences)):

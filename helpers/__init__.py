@@ -1,8 +1,10 @@
 """Shared code of the notebook series: document classification with BiLSTM and HAN.
 
 The pipeline flows one way, one module per stage:
-``data`` → ``text`` → ``embeddings`` → ``models`` → ``train`` → ``evaluate`` / ``explain``.
-Notebooks and ``cli`` sit on top and call in.
+``parsing`` → ``data`` → ``sentences`` → ``text`` → ``embeddings`` → ``configs`` →
+``layers`` → ``batches`` → ``fast`` → ``models`` → ``train`` → ``evaluate`` / ``explain``.
+No module imports one further down the chain.
+Notebooks, ``cli``, ``series`` and ``bench`` sit on top and call in.
 
 Importing the package checks ``KERAS_BACKEND`` first, so that asking for a
 backend Keras 3 cannot run (CNTK, Theano) stops with an explanation instead of

@@ -17,8 +17,8 @@ from gensim.models.keyedvectors import KeyedVectors
 from sklearn.decomposition import PCA
 from tqdm.auto import tqdm
 
-from helpers.data import BAR_DELAY
 from helpers.files import atomic_write
+from helpers.parsing import BAR_DELAY
 from helpers.sentences import split_documents
 from helpers.text import OOV, PAD, Vocabulary, tokenize
 

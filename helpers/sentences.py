@@ -28,8 +28,8 @@ from pathlib import Path
 import pysbd
 from tqdm.auto import tqdm
 
-from helpers.data import BAR_DELAY
 from helpers.files import atomic_write_text
+from helpers.parsing import BAR_DELAY
 
 # pysbd ships its rules (no download at run time); clean=False keeps the text as is.
 _SEGMENTER = pysbd.Segmenter(language="en", clean=False)

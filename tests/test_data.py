@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from tqdm.auto import tqdm
 
-from helpers import data
+from helpers import data, parsing
 from helpers.data import DataError
 
 
@@ -55,8 +55,8 @@ def snap_file(tmp_path):
 
 
 def test_snap_parser_cleans_and_reports_what_it_dropped(snap_file):
-    reviews, report = data.parse_snap(snap_file)
-    assert list(reviews.columns) == data.COLUMNS
+    reviews, report = parsing.parse_snap(snap_file)
+    assert list(reviews.columns) == parsing.COLUMNS
     assert reviews["text"].tolist() == [
         "Best tea I ever had.\nWould buy again & again.",
         "Stale and awful .",
@@ -190,7 +190,7 @@ def test_damaged_gzip(tmp_path, damage):
     path = tmp_path / "finefoods.txt.gz"
     path.write_bytes(bad)
     with pytest.raises(DataError) as error:
-        data.parse_snap(path)
+        parsing.parse_snap(path)
     assert "truncated or corrupt" in one_line(error)
 
 
@@ -200,7 +200,7 @@ def test_truncated_tar(tmp_path):
     path = tmp_path / "aclImdb_v1.tar.gz"
     path.write_bytes(full[: len(full) // 2])
     with pytest.raises(DataError) as error:
-        data.parse_imdb_tar(path)
+        parsing.parse_imdb_tar(path)
     assert "truncated or corrupt" in one_line(error)
 
 
@@ -208,7 +208,7 @@ def test_mostly_non_numeric_scores_is_the_wrong_file(tmp_path):
     records = snap_record("five", "A.") + snap_record("?", "B.") + snap_record("4.0", "C.")
     path = write_gz(tmp_path / "f.txt.gz", records)
     with pytest.raises(DataError) as error:
-        data.parse_snap(path)
+        parsing.parse_snap(path)
     assert "non-numeric score" in one_line(error)
 
 
@@ -228,13 +228,13 @@ def test_wrong_encoding_snap(tmp_path):
     utf16 = tmp_path / "utf16.txt"
     utf16.write_text(snap_record(), encoding="utf-16")
     with pytest.raises(DataError) as error:
-        data.parse_snap(utf16)
+        parsing.parse_snap(utf16)
     assert "does not look like a SNAP" in one_line(error)
     utf8 = write_gz(tmp_path / "utf8.txt.gz", snap_record(text="Café au lait, très bon."), "utf-8")
     with pytest.raises(DataError) as error:
-        data.parse_snap(utf8)
+        parsing.parse_snap(utf8)
     assert "--encoding utf-8" in one_line(error)
-    reviews, _ = data.parse_snap(utf8, encoding="utf-8")
+    reviews, _ = parsing.parse_snap(utf8, encoding="utf-8")
     assert reviews["text"].tolist() == ["Café au lait, très bon."]
 
 
@@ -249,7 +249,7 @@ def test_csv_without_the_named_columns(tmp_path):
 def test_only_empty_reviews(tmp_path):
     path = write_gz(tmp_path / "f.txt.gz", snap_record(text="<br />") + snap_record(text=""))
     with pytest.raises(DataError) as error:
-        data.parse_snap(path)
+        parsing.parse_snap(path)
     assert "no usable reviews" in one_line(error)
 
 
@@ -366,7 +366,7 @@ def rated(counts: dict[int, int]) -> pd.DataFrame:
         for stars, n in counts.items()
         for i in range(n)
     ]
-    frame = pd.DataFrame(rows, columns=data.COLUMNS)
+    frame = pd.DataFrame(rows, columns=parsing.COLUMNS)
     return frame.astype({"given_label": "Int8"})
 
 
@@ -503,7 +503,7 @@ def test_the_parser_shows_a_bar_over_the_file_s_bytes_on_long_steps(tmp_path, mo
         write_gz(path, body)
     else:
         path.write_text(body, encoding="latin-1")
-    quiet, _ = data.parse_snap(path, progress=False)
+    quiet, _ = parsing.parse_snap(path, progress=False)
     bars = []
 
     def recording(*args, **kwargs):
@@ -512,10 +512,10 @@ def test_the_parser_shows_a_bar_over_the_file_s_bytes_on_long_steps(tmp_path, mo
             bars.append(bar)
         return bar
 
-    monkeypatch.setattr(data, "tqdm", recording)
-    shown, report = data.parse_snap(path)
+    monkeypatch.setattr(parsing, "tqdm", recording)
+    shown, report = parsing.parse_snap(path)
     pd.testing.assert_frame_equal(shown, quiet)
     assert report.kept == 50
     assert [bar.desc for bar in bars] == [f"reading {name}", "cleaning"]
     assert bars[0].n == bars[0].total == path.stat().st_size and bars[1].n == 50
-    assert bars[0].delay == bars[1].delay == data.BAR_DELAY
+    assert bars[0].delay == bars[1].delay == parsing.BAR_DELAY
