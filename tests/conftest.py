@@ -63,3 +63,15 @@ def tiny_models(small_split, tmp_path_factory) -> dict:
         )[0]
         for model in ("lstm", "han")
     }
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ (``name`` without .py) imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_benchmark", REPO / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,19 +1,13 @@
 """benchmarks/accuracy.py: reading --set, averaging seeds, the README table."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def accuracy():
-    spec = importlib.util.spec_from_file_location("accuracy_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("accuracy")
 
 
 def test_set_reads_json_values_and_refuses_a_missing_value(accuracy):

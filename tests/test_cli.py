@@ -117,6 +117,16 @@ def test_evaluate_reads_pos_neg_labels_and_counts_the_rows_left_out(trained, imd
     assert saved == metrics
 
 
+def _one_line_error(capsys, path, content: bytes, *args: str) -> str:
+    """Run the command ``args`` + [path] on a file holding ``content``: it must fail with
+    exit status 2 and a one-line error, which is returned."""
+    path.write_bytes(content)
+    assert main([*args, str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    return error
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -133,11 +143,9 @@ def test_evaluate_reads_pos_neg_labels_and_counts_the_rows_left_out(trained, imd
 def test_evaluate_on_a_bad_file_is_one_line_and_status_2(
     trained, tmp_path, capsys, content, message
 ):
-    path = tmp_path / "reviews.csv"
-    path.write_bytes(content)
-    assert main(["evaluate", "--model", str(trained["lstm"]), "--data", str(path)]) == 2
-    error = capsys.readouterr().err
-    assert message in error and error.count("\n") == 1
+    error = _one_line_error(capsys, tmp_path / "reviews.csv", content, "evaluate", "--model",
+                            str(trained["lstm"]), "--data")  # fmt: skip
+    assert message in error
 
 
 def test_evaluate_on_a_parquet_with_missing_texts_leaves_them_out(trained, tmp_path, capsys):
@@ -208,10 +216,9 @@ def test_predict_input_that_is_not_text_is_one_line_and_status_2(
     trained, tmp_path, capsys, content, message
 ):
     path = tmp_path / "reviews.txt"
-    path.write_bytes(content)
-    assert main(["predict", "--model", str(trained["lstm"]), "--input", str(path)]) == 2
-    error = capsys.readouterr().err
-    assert message in error and error.count("\n") == 1
+    error = _one_line_error(capsys, path, content, "predict", "--model", str(trained["lstm"]),
+                            "--input")  # fmt: skip
+    assert message in error
     assert str(path) in error or message == "nothing to classify"
 
 

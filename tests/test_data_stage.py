@@ -1,22 +1,17 @@
 """benchmarks/data_stage.py on a small file: every step runs, the word2vec cap holds."""
 
 import gzip
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from helpers import data
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "data_stage.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def data_stage():
-    spec = importlib.util.spec_from_file_location("data_stage_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("data_stage")
 
 
 @pytest.fixture
