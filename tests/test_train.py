@@ -268,3 +268,28 @@ def test_a_save_that_fails_midway_keeps_the_previous_model_folder(tmp_path, monk
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     monkeypatch.undo()
     assert Classifier.load(tmp_path).extra == {"run": 1}
+
+
+@pytest.mark.shared_data
+def test_training_that_runs_out_of_memory_starts_again_at_half_the_batch_size(
+    small_split, tmp_path, monkeypatch, capsys
+):
+    from helpers import train
+    from helpers.data import read_split
+    from tests.conftest import tiny_config
+
+    real_train_model, sizes = train.train_model, []
+
+    def out_of_memory_at_32(model, config, *args, **kwargs):
+        sizes.append(config.batch_size)
+        if config.batch_size > 16:
+            raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor")
+        return real_train_model(model, config, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_model", out_of_memory_at_32)
+    train_df, _, _ = read_split(small_split)
+    classifier, _ = train.fit_classifier(tiny_config("lstm", epochs=1), train_df["text"],
+                                         train_df["label"], tmp_path / "m", word2vec=False,
+                                         verbose=0)  # fmt: skip
+    assert sizes == [32, 16] and classifier.config.batch_size == 16
+    assert "out of memory at batch size 32: retrying at 16" in capsys.readouterr().out
