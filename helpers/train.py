@@ -259,15 +259,15 @@ def train_model(
     save_best = SaveBest(model, out / "best.keras")  # the best model so far, by validation loss
     early_stopping = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
     callbacks = [
+        EpochTimes(),  # seconds per epoch (before the saves below), into the history
         keras.callbacks.BackupAndRestore(str(out / "backup")),  # weights, optimizer, epoch
         Resume(data.batches, out, save_best, early_stopping),  # the rest, when resuming
-        EpochTimes(),  # seconds per epoch, into the history
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume),  # row per epoch
     ]
     if data.validation is not None:
         callbacks += [save_best, early_stopping]
     if config.ema_momentum:  # early, so that the averaged weights are validated and kept
-        callbacks.insert(1, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        callbacks.insert(2, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     fitted = model
     if data.packed:  # the fast HAN: the same weights, fitted on packed sentences
         fitted = compile_model(fast.PackedHAN(model), config)
