@@ -72,7 +72,7 @@ from helpers.backend import (
     peak_memory_mb,
     use_backend,
 )
-from helpers.compat import OOM_MARKERS, SMALLEST_BATCH
+from helpers.compat import SMALLEST_BATCH, says_out_of_memory
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
 
 RECIPES = ("padded", "fast")
@@ -297,10 +297,6 @@ def prepare_arrays(config, data: BenchData, out_dir: str | Path) -> Path:
 # --------------------------------------------------------------------------- one case (child)
 
 
-def _is_oom(text: str) -> bool:
-    return any(marker in text.lower() for marker in OOM_MARKERS)
-
-
 def run_case(spec: dict) -> dict:
     """Train one case in this process and measure it; ``spec`` is written by the parent.
 
@@ -370,8 +366,8 @@ def worker_main(argv: list[str]) -> int:
     except Exception as error:  # a failed case is a result: the parent moves on
         text = f"{type(error).__name__}: {error}"
         first = text.splitlines()[0][:300]
-        reason = f"out of memory ({first})" if _is_oom(text) else first
-        result = {"status": "failed", "reason": reason, "oom": _is_oom(text)}
+        reason = f"out of memory ({first})" if says_out_of_memory(text) else first
+        result = {"status": "failed", "reason": reason, "oom": says_out_of_memory(text)}
     Path(spec["result"]).write_text(json.dumps(result, default=float) + "\n")
     return 0 if result["status"] == "ok" else 1
 
@@ -406,7 +402,12 @@ def _spawn(spec: dict, folder: Path, env: dict | None, timeout: float) -> dict:
         oom = -returncode == signal.SIGKILL
         reason = f"killed by {name}" + (" (out of memory?)" if oom else "")
         return {"status": "failed", "reason": reason, "oom": oom, "wall_seconds": wall}
-    return {"status": "failed", "reason": last, "oom": _is_oom(last), "wall_seconds": wall}
+    return {
+        "status": "failed",
+        "reason": last,
+        "oom": says_out_of_memory(last),
+        "wall_seconds": wall,
+    }
 
 
 def run_one(spec: dict, folder: Path, env=None, timeout: float = 6 * 3600) -> dict:

@@ -64,6 +64,12 @@ def upgrade_config_dict(values: dict, defaults: dict) -> tuple[dict, list[str]]:
     return {name: upgraded[name] for name in defaults}, notes
 
 
+def says_out_of_memory(text: str) -> bool:
+    """Whether an error message (or a crashed process's last log line) is about memory."""
+    text = text.lower()
+    return any(marker in text for marker in (*OOM_MARKERS, "outofmemory", "resourceexhausted"))
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` says the device or the host could not allocate memory.
 
@@ -72,8 +78,7 @@ def is_out_of_memory(error: BaseException) -> bool:
     """
     if isinstance(error, MemoryError):
         return True
-    text = f"{type(error).__name__} {error}".lower()
-    return any(marker in text for marker in (*OOM_MARKERS, "outofmemory", "resourceexhausted"))
+    return says_out_of_memory(f"{type(error).__name__} {error}")
 
 
 def halve_on_oom(

@@ -159,8 +159,8 @@ class Resume(keras.callbacks.Callback):
     The training batches follow the epoch numbers from then on (``Batches.start_epoch``),
     so a resumed run trains on the batches an uninterrupted one would, and the random
     generators' states (dropout, ``_random_states``), which the backup leaves out, are
-    saved next to it after every epoch. When the run resumes after epoch 0, those states come back,
-    ``history.csv`` keeps the rows of the epochs done, and ``SaveBest`` and
+    saved next to it after every epoch. When the run resumes after epoch 0, those states
+    come back, ``history.csv`` keeps the rows of the epochs done, and ``SaveBest`` and
     ``EarlyStopping`` get back the best validation loss so far, its weights
     (``best.keras``) and the epochs since.
     """
