@@ -1,16 +1,19 @@
-"""What padding costs: the seed's padded recipe against the fast one, per model and backend.
+"""What padding costs: the seed's padded recipe against the device's, per model and backend.
 
     python benchmarks/padding.py --data-dir ../shared/data --docs 10000 --out output/padding
 
-With ``--results DIR`` it prints the pairs of an earlier ``python -m helpers bench
---recipes padded,fast`` run instead of running one.
+``--recipe`` names the recipe to set against the padded one: ``auto`` (default: the one
+the tuned configs take on the device each case runs on, "fast" on a CPU and "bucketed"
+on a GPU), or ``fast`` or ``bucketed`` by name. With ``--results DIR`` it prints the pairs
+of an earlier ``python -m helpers bench --recipes padded,auto`` run instead of running one.
 
 With ``--tuned`` it checks instead that the fast recipe learns what the padded one
 learns, with a recipe that learns in a few epochs (the seed's SGD barely moves in
 three): the tuned LSTM and HAN trained on the Fine Foods split of
 ``benchmarks/accuracy.py`` twice, once on fully padded batches and once on the fast
-ones (trimmed batches; packed sentences for the HAN), same seed, same epochs, on the
-active backend; it prints seconds per epoch and test accuracy and AUC of both::
+ones (``--recipe``; on a CPU trimmed batches and packed sentences for the HAN), same
+seed, same epochs, on the active backend; it prints seconds per epoch and test
+accuracy and AUC of both::
 
     python benchmarks/padding.py --tuned --data-dir ../shared/data --epochs 5
 
@@ -19,7 +22,8 @@ data, each case in its own process (``helpers.bench``). *padded* is the seed's
 training: every batch padded to 300 words (LSTM) or 15 × 50 (HAN), the LSTM unmasked.
 *fast* (``recipe="fast"``, ``helpers.fast``) masks padding with length-aware layers,
 batches documents of similar length and pads each batch only to its own longest
-document. For each pair this prints
+document; *bucketed* (the GPU's) cuts each batch to one of a few fixed lengths instead.
+For each pair this prints
 seconds per epoch of both and their ratio, peak memory of both, and test accuracy of
 both after the same epochs. Targets: LSTM at least 3× and HAN at least 5× faster, with
 accuracy within 0.5 points.
@@ -45,6 +49,10 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000, help="training documents")
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs after one warm-up")
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per case")
+    parser.add_argument(
+        "--recipe", default="auto", choices=["auto", "fast", "bucketed"],
+        help="the recipe to set against the padded one (auto: the device's)",
+    )  # fmt: skip
     parser.add_argument("--tuned", action="store_true", help="compare accuracy, tuned recipes")
     parser.add_argument("--epochs", type=int, default=5, help="epochs for --tuned")
     args = parser.parse_args()
@@ -55,7 +63,8 @@ def main() -> None:
         if not args.data_dir:
             parser.error("--tuned needs --data-dir")
         out = Path(args.out or "output/padding-tuned")
-        print(tuned_pairs(args.data_dir, out, args.models.split(","), args.epochs).to_string())
+        table = tuned_pairs(args.data_dir, out, args.models.split(","), args.epochs, args.recipe)
+        print(table.to_string())
         return
     if args.results:
         print(pairs(bench.read_results(args.results)).to_string(index=False))
@@ -64,8 +73,8 @@ def main() -> None:
         parser.error("give --data-dir to run the benchmark, or --results to read one")
     cases = [
         case
-        for case in bench.cases_for(args.backends, args.models, "off,on", "padded,fast")
-        if case.recipe == "fast" or case.mask == SEED_MASK[case.model]
+        for case in bench.cases_for(args.backends, args.models, "off,on", f"padded,{args.recipe}")
+        if case.recipe != "padded" or case.mask == SEED_MASK[case.model]
     ]
     data = bench.data_from_source(data_dir=args.data_dir, docs=args.docs)
     frame = bench.run_benchmark(
@@ -75,19 +84,21 @@ def main() -> None:
 
 
 def pairs(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, backend): padded against fast."""
+    """One row per (model, backend): padded against the other recipe (fast or bucketed)."""
     rows = []
     for (model, backend), group in frame.groupby(["model", "backend"], sort=False):
         seed_recipe = (group["recipe"] == "padded") & (group["mask"] == SEED_MASK[model])
-        if not seed_recipe.any() or not (group["recipe"] == "fast").any():
+        if not seed_recipe.any() or not (group["recipe"] != "padded").any():
             continue
         padded = group[seed_recipe].iloc[0]
-        fast = group[group["recipe"] == "fast"].iloc[0]
+        fast = group[group["recipe"] != "padded"].iloc[0]
         ran = padded["status"] == fast["status"] == "ok"
         rows.append(
             {
                 "model": model.upper(),
                 "backend": backend,
+                "device": fast["device"],
+                "recipe": fast["recipe"],
                 "padded s/epoch": padded["seconds_median"],
                 "fast s/epoch": fast["seconds_median"],
                 "speed-up": round(padded["seconds_median"] / fast["seconds_median"], 1)
@@ -102,8 +113,9 @@ def pairs(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tuned_pairs(data_dir, out: Path, models, epochs: int, seed: int = 42) -> pd.DataFrame:
-    """Tuned recipes trained padded and fast on the Fine Foods split: one row per model."""
+def tuned_pairs(data_dir, out: Path, models, epochs: int, recipe="auto", seed: int = 42):
+    """Tuned configs trained padded and with ``recipe`` on the Fine Foods split: a column
+    per model (the "fast" rows are that recipe's, named in the "recipe" row)."""
     import keras
 
     from helpers import data, evaluate, models, train
@@ -117,21 +129,24 @@ def tuned_pairs(data_dir, out: Path, models, epochs: int, seed: int = 42) -> pd.
     rows = []
     for model in models:
         row = {"model": model.upper(), "backend": keras.backend.backend()}
-        for recipe in ("padded", "fast"):
+        for name in ("padded", "fast"):
+            chosen = "padded" if name == "padded" else recipe
             classifier, run = train.fit_classifier(
-                models.named_config(model, "tuned", recipe=recipe), train_df["text"],
-                train_df["label"], out / f"{model}-{recipe}",
+                models.named_config(model, "tuned", recipe=chosen),
+                train_df["text"], train_df["label"], out / f"{model}-{name}",
                 unlabelled_texts=data.read_unlabelled(split_dir), epochs=epochs, seed=seed,
                 verbose=0,
             )  # fmt: skip
             metrics = evaluate.classification_metrics(
                 test_df["label"], classifier.predict(test_df["text"])
             )
+            if name == "fast":
+                row["recipe"] = classifier.config.recipe
             row |= {
-                f"{recipe} s/epoch": round(run.seconds_per_epoch, 2),
-                f"{recipe} accuracy": round(metrics["accuracy"], 4),
-                f"{recipe} AUC": round(metrics["roc_auc"], 4),
-                f"{recipe} best epoch": run.best_epoch,
+                f"{name} s/epoch": round(run.seconds_per_epoch, 2),
+                f"{name} accuracy": round(metrics["accuracy"], 4),
+                f"{name} AUC": round(metrics["roc_auc"], 4),
+                f"{name} best epoch": run.best_epoch,
             }
         row["speed-up"] = round(row["padded s/epoch"] / row["fast s/epoch"], 1)
         row["accuracy change (points)"] = round(

@@ -191,16 +191,22 @@ def peak_memory_mb() -> float:
 
 
 def describe_active() -> str:
-    """One line for the top of a notebook: Keras, the backend and its version, the device.
+    """One line for the top of a notebook: Keras, the backend and its version, the device,
+    and the recipe the tuned configs take on it (``helpers.fast.device_recipe``).
 
-    e.g. "Keras 3.15.1 · backend jax 0.10.2 · device: CPU (AMD EPYC, 2 cores)".
-    Imports Keras, so the backend is fixed from here on.
+    e.g. "Keras 3.15.1 · backend jax 0.10.2 · device: CPU (AMD EPYC, 2 cores) · recipe
+    for the tuned configs: fast". Imports Keras, so the backend is fixed from here on.
     """
     import keras
 
+    from helpers.fast import device_recipe
+
     name = keras.backend.backend()
     version = library_versions(name)[BACKEND_DISTRIBUTIONS[name][0]]
-    return f"Keras {keras.__version__} · backend {name} {version} · device: {active_device()}"
+    return (
+        f"Keras {keras.__version__} · backend {name} {version} · device: {active_device()}"
+        f" · recipe for the tuned configs: {device_recipe()}"
+    )
 
 
 # --------------------------------------------------------------------------- quiet start-up
@@ -213,6 +219,10 @@ STARTUP_NOISE = re.compile(
     r"|[IW]\d{4} \d\d:\d\d:\d\d"
     r"|To enable the following instructions)"
 )
+# oneDNN's note, once per process, that a CPU without AVX-512 computes boolean ops (the
+# masks of a masked recurrent layer) with Eigen instead: logged as an error, yet nothing
+# is wrong and nothing to do. ``activate`` provokes it inside the quiet block.
+ONEDNN_BOOL_NOTE = re.compile(r"^E\d{4} .*oneDNN supports DT_BOOL only on platforms with AVX-512")
 # cuInit's failure means "no GPU": noise on a machine without an NVIDIA driver, and the
 # one clue to a broken driver on a GPU machine, where it still shows.
 NO_GPU_ERROR = re.compile(r"^E\d{4} .*failed call to cuInit")
@@ -231,7 +241,7 @@ def quiet_native_startup():
     notebook) goes to a temporary file; afterwards every other line is written back,
     so real errors still show.
     """
-    noise = [STARTUP_NOISE] + ([] if has_nvidia_driver() else [NO_GPU_ERROR])
+    noise = [STARTUP_NOISE, ONEDNN_BOOL_NOTE] + ([] if has_nvidia_driver() else [NO_GPU_ERROR])
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
@@ -283,7 +293,23 @@ def activate(name: str = "") -> str:
     except BackendError as error:
         raise SystemExit(f"error: {error}") from None
     with quiet_native_startup():
-        return describe_active()
+        line = describe_active()
+        _provoke_onednn_bool_note()
+    return line
+
+
+def _provoke_onednn_bool_note() -> None:
+    """On TensorFlow, run a tiny masked GRU once, so that oneDNN's one-time note about
+    boolean ops (``ONEDNN_BOOL_NOTE``) comes out now, inside the quiet block, rather than
+    in the middle of a later cell."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return
+    import numpy as np
+
+    rows, mask = np.zeros((1, 2, 1), "float32"), np.array([[True, False]])
+    keras.layers.GRU(1)(rows, mask=mask)
 
 
 def probe() -> dict:

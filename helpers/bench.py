@@ -36,8 +36,10 @@ length-aware bidirectional layers instead of masks inside the recurrent layers (
 their fast kernels stay usable), batches of documents of similar length
 (``batch_order="by_length"``), each padded only to its own longest document; the HAN
 trains on packed sentences (``PackedHAN``: a batch's sentences share nearly full lanes
-of up to 50 words, instead of 15 × 50 positions per review).
-``benchmarks/padding.py`` compares the two.
+of up to 50 words, instead of 15 × 50 positions per review). That is the layout for a
+CPU; ``recipes="padded,bucketed"`` times the one for a GPU (batches cut to a few fixed
+lengths, the HAN unpacked), and ``"auto"`` the one for the device each case runs on
+(its row says which). ``benchmarks/padding.py`` compares them with the padded recipe.
 
 A case that cannot run (library not installed, out of memory, a crash, a time-out)
 becomes a row with ``status="failed"`` and the reason; the other cases still run.
@@ -75,7 +77,7 @@ from helpers.backend import (
 from helpers.compat import SMALLEST_BATCH, says_out_of_memory
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
 
-RECIPES = ("padded", "fast")
+RECIPES = ("padded", "fast", "bucketed", "auto")  # helpers.configs.RECIPES
 RESULT_COLUMNS = [
     "case", "backend", "model", "mask", "recipe", "status", "reason", "device",
     "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "docs_per_second",
@@ -92,7 +94,8 @@ RESULT_COLUMNS = [
 @dataclass(frozen=True)
 class Case:
     """One benchmark run: a backend, a model ("lstm" or "han"), masking on or off, and
-    the recipe ("padded" as the seed trained, or "fast": see the module docstring)."""
+    the recipe ("padded" as the seed trained, or "fast", "bucketed", "auto": see the
+    module docstring)."""
 
     backend: str
     model: str
@@ -102,14 +105,14 @@ class Case:
     @property
     def name(self) -> str:
         """e.g. "lstm-jax-mask" or "han-torch-mask-fast" (also the case's folder name)."""
-        fast = "-fast" if self.recipe == "fast" else ""
-        return f"{self.model}-{self.backend}-{'mask' if self.mask else 'nomask'}{fast}"
+        recipe = "" if self.recipe == "padded" else f"-{self.recipe}"
+        return f"{self.model}-{self.backend}-{'mask' if self.mask else 'nomask'}{recipe}"
 
     @property
     def label(self) -> str:
         """e.g. "LSTM · jax · mask on" or "HAN · torch · fast"."""
-        if self.recipe == "fast":
-            return f"{self.model.upper()} · {self.backend} · fast"
+        if self.recipe != "padded":
+            return f"{self.model.upper()} · {self.backend} · {self.recipe}"
         return f"{self.model.upper()} · {self.backend} · mask {'on' if self.mask else 'off'}"
 
 
@@ -131,8 +134,9 @@ def _names(value) -> list[str]:
 
 
 def cases_for(backends=LIVE_BACKENDS, models=None, masks="off,on", recipes="padded") -> list[Case]:
-    """Every (model × mask × backend) case, grouped by model, then masking; with
-    ``"fast"`` in ``recipes`` also one fast case (always masked) per model and backend.
+    """Every (model × mask × backend) case, grouped by model, then masking; for each
+    other recipe in ``recipes`` ("fast", "bucketed", or "auto": the one for the device
+    each case runs on) also one case (always masked) per model and backend.
 
     ``backends``, ``models`` and ``recipes`` are lists or comma-separated strings. Asking
     for CNTK, Theano or an unknown backend raises ``BackendError`` before anything runs.
@@ -149,7 +153,7 @@ def cases_for(backends=LIVE_BACKENDS, models=None, masks="off,on", recipes="padd
     if unknown:
         raise DataError(f"models {sorted(unknown)}: choose from {', '.join(MODELS)}")
     padded = [(mask, "padded") for mask in parse_masks(masks)] if "padded" in recipes else []
-    fast = [(True, "fast")] if "fast" in recipes else []
+    fast = [(True, recipe) for recipe in recipes if recipe != "padded"]
     return [
         Case(backend, model, mask, recipe)
         for model in models
@@ -171,8 +175,8 @@ def case_config(case: Case, changes: dict | None = None, batch_size: int | None 
     masking = {"mask": case.mask}
     if case.mask and not base.mask:  # the LSTM: masks need right padding for cuDNN
         masking |= {"padding": "post"}
-    if case.recipe == "fast":
-        masking |= {"padding": "post", "recipe": "fast", "batch_order": "by_length"}
+    if case.recipe != "padded":
+        masking |= {"padding": "post", "recipe": case.recipe, "batch_order": "by_length"}
     sizes = {key: value for key, value in (changes or {}).items() if key in fields}
     if batch_size:
         sizes["batch_size"] = batch_size
@@ -243,13 +247,19 @@ def data_from_source(
     return BenchData(train, test[["text", "label"]].reset_index(drop=True), recipe)
 
 
-def data_from_split(split_dir: str | Path, docs: int | None = None, seed: int = 42) -> BenchData:
+def data_from_split(
+    split_dir: str | Path, docs: int | None = None, seed: int = 42, test_docs: int | None = None
+) -> BenchData:
     """A split written by notebook 01 (or ``python -m helpers data``): its training part
-    (``docs`` of it, cycled if bigger, or all when None) and its test part."""
+    (``docs`` of it, cycled if bigger, or all when None) and its test part (the first
+    ``test_docs / 2`` reviews of each class, or all when None)."""
     train, test, manifest = read_split(split_dir)
+    if test_docs:
+        test = test.groupby("label", group_keys=False).head(max(1, test_docs // 2))
     recipe = {"split": str(split_dir), "source": manifest["source"],
               "labels": manifest["labels"], "seed": seed, "pool": int(len(train))}  # fmt: skip
-    return BenchData(training_documents(train, docs, seed), test[["text", "label"]], recipe)
+    test = test[["text", "label"]].reset_index(drop=True)
+    return BenchData(training_documents(train, docs, seed), test, recipe)
 
 
 def prepare_arrays(config, data: BenchData, out_dir: str | Path) -> Path:
@@ -309,12 +319,14 @@ def run_case(spec: dict) -> dict:
     import keras
 
     from helpers.evaluate import classification_metrics
+    from helpers.fast import resolve_recipe
     from helpers.models import compile_model, model_kind
     from helpers.train import train_model, training_data
 
     kind = model_kind(spec["model"])
     arrays = np.load(spec["arrays"])
     config = kind.config_type.from_dict(spec["config"] | {"num_words": int(arrays["num_words"])})
+    config = resolve_recipe(config)  # "auto": the recipe for this device
     keras.utils.set_random_seed(spec["seed"])
     model = compile_model(kind.build(config), config)
     data = training_data(
@@ -337,6 +349,7 @@ def run_case(spec: dict) -> dict:
     median = float(np.median(timed))
     return {
         "status": "ok",
+        "recipe": config.recipe,
         "device": active_device(),
         "seconds_median": round(median, 3),
         "seconds_min": round(float(timed.min()), 3),

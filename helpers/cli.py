@@ -147,9 +147,10 @@ def add_model_commands(commands) -> None:
     fit.add_argument("--seed", type=int, default=42)
     fit.add_argument(
         "--recipe",
-        choices=["padded", "fast"],
+        choices=["padded", "fast", "bucketed", "auto"],  # helpers.configs.RECIPES
         help="how to compute the model (default: the config's; fast: the same model without "
-        "paying for padding, needs a masked, right-padded config)",
+        "paying for padding, laid out for a CPU; bucketed: for a GPU; auto: the one for the "
+        "device; all but padded need a masked, right-padded config)",
     )
     fit.add_argument(
         "--resume",
@@ -198,7 +199,8 @@ def run_train(args) -> int:
     print(
         f"{args.model} ({args.config}): test accuracy {metrics['accuracy']:.1%}, ROC AUC "
         f"{metrics['roc_auc']:.3f} after {len(run.history)} epochs "
-        f"({run.seconds_per_epoch:.1f} s each); saved to {args.out}"
+        f"({run.seconds_per_epoch:.1f} s each, recipe {classifier.config.recipe}); "
+        f"saved to {args.out}"
     )
     return 0
 
@@ -310,12 +312,17 @@ def add_backend_commands(commands) -> None:
     )
     bench.add_argument("--masks", default="off,on", help="comma-separated: off, on")
     bench.add_argument(
-        "--recipes", default="padded", help="comma-separated: padded (the seed's), fast"
+        "--recipes",
+        default="padded,auto",
+        help="comma-separated: padded (the seed's), fast (for a CPU), bucketed (for a GPU), "
+        "auto (the one for the device)",
     )
     bench.add_argument("--split", help="a split folder (from `data` or notebook 01) to use instead")
     add_source_arguments(bench, labels_default="12v45")
     bench.add_argument("--docs", type=int, help="training documents (default 10000; split: all)")
-    bench.add_argument("--test-docs", type=int, default=1000, help="held-out reviews (raw source)")
+    bench.add_argument(
+        "--test-docs", type=int, help="held-out reviews, half per class (default 1000; split: all)"
+    )
     bench.add_argument("--repeats", type=int, default=3, help="timed epochs")
     bench.add_argument("--warmup", type=int, default=1, help="untimed epochs before them")
     bench.add_argument("--batch-size", type=int, help="default: the configs' (50)")
@@ -358,11 +365,11 @@ def run_bench(args) -> int:
 
     cases = bench.cases_for(args.backends, args.models, args.masks, args.recipes)
     if args.split:
-        data = bench.data_from_split(args.split, args.docs, args.seed)
+        data = bench.data_from_split(args.split, args.docs, args.seed, args.test_docs)
     else:
         data = bench.data_from_source(
             args.source, args.path, args.data_dir, args.labels,
-            args.docs or 10_000, args.test_docs, args.seed,
+            args.docs or 10_000, args.test_docs or 1000, args.seed,
         )  # fmt: skip
     frame = bench.run_benchmark(
         cases, data, args.out, repeats=args.repeats, warmup=args.warmup,

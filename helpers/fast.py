@@ -16,11 +16,25 @@ is laid out changes; notebook 05 teaches each piece and times it:
   nearly full lanes, the word GRUs reset at every sentence boundary. ``PackedHAN``
   trains the HAN's own weights, so the saved model is the ordinary HAN.
 
+That is the layout for a CPU (``recipe="fast"``). On a GPU the per-step work is cheap and
+every new shape or Python-level step costs, so ``recipe="bucketed"`` keeps the
+length-aware layers (and with them the fused cuDNN kernels: PyTorch's LSTM and GRU,
+JAX's LSTM) but lays batches out differently:
+
+- ``BucketedBatches``: documents of similar length batched together, each batch cut to
+  the smallest of a few fixed lengths that holds it (the cap and its halves), so JAX
+  compiles a handful of programs; the HAN trains unpacked.
+
+``recipe="auto"`` (the tuned configs) takes ``device_recipe()``: "bucketed" where the
+backend sees a GPU, "fast" elsewhere; ``resolve_recipe`` writes the choice into the
+config, so ``config.json`` records it.
+
 The backend-specific branches (JAX's shape rounding, PyTorch's unrolled GRU loop) live
 here and nowhere else. The tests compare every piece with the plain model on all three
 backends.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import keras
@@ -264,11 +278,90 @@ class PackedBatches(TrimmedBatches):
         return {"words": words, "slots": slots, "sentence_lengths": packed.sentence_lengths}
 
 
+# How many lengths ``BucketedBatches`` allows per axis: words for the LSTM; sentences and
+# words per sentence for the HAN (one: a batch's longest sentence nearly always reaches
+# the cap of 50). With batches of two sizes (``Batches`` splits evenly), an epoch has at
+# most 2 × 5 = 10 shapes for either model.
+BUCKETS = {"words": 5, "sentences": 5, "words_per_sentence": 1}
+
+
+def bucket_sizes(cap: int, count: int) -> list[int]:
+    """``count`` lengths from ``cap`` down by halves (rounded up), smallest first:
+    ``bucket_sizes(300, 5) == [19, 38, 75, 150, 300]``. A batch is padded at most to
+    twice its longest document (except below the smallest size)."""
+    return sorted({max(1, -(-cap // 2**k)) for k in range(count)})
+
+
+class BucketedBatches(Batches):
+    """``Batches`` of right-padded ids, each cut to the smallest bucket length that holds
+    its longest document, per axis (words; or sentences and words per sentence): the
+    GPU layout. ``counts``: how many bucket lengths per axis (default ``BUCKETS``)."""
+
+    def __init__(self, ids, labels, batch_size, order="by_length", lengths=None, seed=0,
+                 reshuffle=True, counts=None):  # fmt: skip
+        super().__init__(ids, labels, batch_size, order, lengths, seed, reshuffle)
+        hierarchical = np.ndim(ids) == 3
+        if counts is None:
+            counts = (
+                (BUCKETS["sentences"], BUCKETS["words_per_sentence"])
+                if hierarchical
+                else (BUCKETS["words"],)
+            )
+        caps = np.shape(ids)[1:]
+        self.sizes = [bucket_sizes(cap, n) for cap, n in zip(caps, counts, strict=True)]
+
+    def inputs(self, ids):
+        used = ids != 0
+        cuts = []
+        for axis, sizes in enumerate(self.sizes, start=1):
+            others = tuple(other for other in range(ids.ndim) if other != axis)
+            longest = int(used.any(axis=others).nonzero()[0].max(initial=0)) + 1
+            cuts.append(slice(0, next(size for size in sizes if size >= longest)))
+        return ids[(slice(None), *cuts)]
+
+    @property
+    def variable_shapes(self) -> bool:
+        return True
+
+    def shapes(self) -> set[tuple[int, ...]]:
+        """The input shapes of this epoch's batches: the programs JAX compiles for it."""
+        return {self[i][0].shape for i in range(len(self))}
+
+
+# --------------------------------------------------------------------------- the device's recipe
+
+
+def device_recipe(device: str | None = None) -> str:
+    """The layout ``recipe="auto"`` takes: "bucketed" on a GPU, "fast" on a CPU.
+
+    ``device`` is "gpu" or "cpu"; by default, whether the active Keras backend sees a GPU.
+    """
+    if device is None:
+        from helpers.backend import gpu_names
+
+        device = "gpu" if gpu_names(keras.backend.backend()) else "cpu"
+    if device not in ("gpu", "cpu"):
+        raise ValueError(f"device={device!r}: use 'gpu' or 'cpu'")
+    return "bucketed" if device == "gpu" else "fast"
+
+
+def resolve_recipe(config, device: str | None = None):
+    """``config`` with ``recipe="auto"`` replaced by ``device_recipe(device)``; any other
+    recipe, named by the user, is kept as it is."""
+    if config.recipe != "auto":
+        return config
+    return dataclasses.replace(config, recipe=device_recipe(device))
+
+
 def training_batches(config, ids, labels, lengths, seed: int = 0, reshuffle=True) -> Batches:
-    """The batches ``config`` trains on: padded ``Batches`` for ``recipe="padded"``; for
-    ``recipe="fast"``, ``TrimmedBatches``, or ``PackedBatches`` for hierarchical (3-D) ids."""
-    if config.recipe == "padded":
+    """The batches ``config`` trains on: padded ``Batches`` for ``recipe="padded"``;
+    ``BucketedBatches`` for "bucketed"; for "fast", ``TrimmedBatches``, or
+    ``PackedBatches`` for hierarchical (3-D) ids; "auto" picks for the device."""
+    recipe = resolve_recipe(config).recipe
+    if recipe == "padded":
         kind = Batches
+    elif recipe == "bucketed":
+        kind = BucketedBatches
     else:
         kind = PackedBatches if np.ndim(ids) == 3 else TrimmedBatches
     order = config.batch_order

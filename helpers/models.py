@@ -40,9 +40,9 @@ from helpers.layers import (
 
 def build_lstm(config: LSTMConfig, embedding_matrix=None) -> keras.Model:
     """BiLSTM classifier: ids (batch, words) → [P(negative), P(positive)] (batch, 2)."""
-    # recipe="fast" computes the same layer without per-step masks (notebook 05).
+    # Every recipe but "padded" computes the same layer without per-step masks (notebook 05).
     Bidirectional = (
-        fast.LengthAwareBidirectional if config.recipe == "fast" else layers.Bidirectional
+        fast.LengthAwareBidirectional if config.recipe != "padded" else layers.Bidirectional
     )
 
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
@@ -86,9 +86,9 @@ def build_lstm(config: LSTMConfig, embedding_matrix=None) -> keras.Model:
 
 def build_han(config: HANConfig, embedding_matrix=None) -> keras.Model:
     """HAN: ids (batch, sentences, words) → [P(negative), P(positive)] (batch, 2)."""
-    # recipe="fast" computes the same layer without per-step masks (notebook 05).
+    # Every recipe but "padded" computes the same layer without per-step masks (notebook 05).
     Bidirectional = (
-        fast.LengthAwareBidirectional if config.recipe == "fast" else layers.Bidirectional
+        fast.LengthAwareBidirectional if config.recipe != "padded" else layers.Bidirectional
     )
 
     def encoder(level):  # a bidirectional GRU that returns its state at every step

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import fast
+from helpers.backend import active_device
 from helpers.batches import document_lengths, validation_rows
 from helpers.compat import halve_on_oom, upgrade_config_dict
 from helpers.configs import ModelError
@@ -74,6 +75,9 @@ class Prepared:
 def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), seed=42):
     """Fit the vocabulary, encode ``train_texts`` and (optionally) learn word2vec vectors.
 
+    ``recipe="auto"`` becomes the device's recipe here ("fast" on a CPU, "bucketed" on a
+    GPU: ``helpers.fast.resolve_recipe``), so the returned config says how it trains.
+
     word2vec learns from the training texts plus ``unlabelled_texts`` (reviews in
     neither split; never test texts). Encoded arrays and word vectors are cached in
     ``cache_dir``, so that re-runs and the other model skip tokenising, sentence
@@ -85,6 +89,9 @@ def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), 
     ids, stats = encode_cached(encoder, texts, layout, cache_dir, progress=True)
     config = type(config).from_dict(config.to_dict() | {"num_words": encoder.num_words})
     notes: dict = {"encoding": str(stats).splitlines()[0]}
+    if config.recipe == "auto":  # the layout for this device, recorded in config.json
+        config = fast.resolve_recipe(config)
+        notes["recipe"] = f"auto: {config.recipe}, for {active_device()}"
     matrix = None
     if word2vec:
         vectors = cached_word2vec(

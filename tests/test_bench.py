@@ -53,6 +53,25 @@ def test_fast_cases_keep_the_seeds_model_but_not_its_padding():
         bench.cases_for(recipes="turbo")
 
 
+def test_the_device_recipe_cases_name_what_they_ask_for():
+    cases = bench.cases_for("torch", "han", "on", "padded,bucketed,auto")
+    assert [case.name for case in cases] == [
+        "han-torch-mask", "han-torch-mask-bucketed", "han-torch-mask-auto"
+    ]  # fmt: skip
+    assert [bench.case_config(case).recipe for case in cases] == ["padded", "bucketed", "auto"]
+    assert cases[1].label == "HAN · torch · bucketed"
+
+
+def test_every_layer_names_the_same_recipes():
+    from helpers import cli, configs
+
+    assert bench.RECIPES == configs.RECIPES
+    parser = cli.build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    recipe = next(action for action in train._actions if action.dest == "recipe")
+    assert tuple(recipe.choices) == configs.RECIPES
+
+
 def test_case_configs_are_the_seeds_with_masking_switched():
     config = lambda model, mask: bench.case_config(bench.Case("jax", model, mask))  # noqa: E731
     assert (config("lstm", False).mask, config("lstm", False).padding) == (False, "pre")
@@ -152,7 +171,7 @@ def tiny_benchmark(shared_data, tmp_path_factory):
         sets = [arg for field, value in TINY.items() for arg in ("--set", f"{field}={value}")]
         status = main(
             ["bench", "--backends", ",".join(INSTALLED), "--models", "lstm", "--masks", "off,on",
-             "--recipes", "padded,fast",
+             "--recipes", "padded,auto",
              "--data-dir", str(shared_data), "--docs", "128", "--test-docs", "100",
              "--repeats", "1", "--batch-size", "32", "--out", str(out), *sets]
         )  # fmt: skip
@@ -172,9 +191,11 @@ def test_tiny_benchmark_writes_one_complete_row_per_case(tiny_benchmark):
     assert saved["settings"]["docs"] == 128 and saved["settings"]["repeats"] == 1
     ok = frame[frame["status"] == "ok"]
     assert sorted(ok["case"]) == sorted(
-        f"lstm-{b}-{m}" for b in INSTALLED for m in ("nomask", "mask", "mask-fast")
+        f"lstm-{b}-{m}" for b in INSTALLED for m in ("nomask", "mask", "mask-auto")
         if (b, m) != (broken, "mask")
     )  # fmt: skip
+    # "auto" became the recipe for this CPU in each case's own process, and says so.
+    assert set(ok.loc[ok["case"].str.endswith("-auto"), "recipe"]) == {"fast"}
     for column in ("seconds_median", "seconds_min", "seconds_max", "warmup_seconds",
                    "docs_per_second", "peak_memory_mb", "wall_seconds"):  # fmt: skip
         assert (ok[column].map(math.isfinite) & (ok[column] > 0)).all(), column
@@ -232,7 +253,8 @@ def test_the_benchmark_runs_where_tensorflow_is_not_installed(shared_data, tmp_p
     sets = [arg for field, value in TINY.items() for arg in ("--set", f"{field}={value}")]
     done = subprocess.run(
         [sys.executable, "-m", "helpers", "bench", "--backends", others[0], "--models", "lstm",
-         "--masks", "off", "--data-dir", str(shared_data), "--docs", "64", "--test-docs", "40",
+         "--masks", "off", "--recipes", "padded", "--data-dir", str(shared_data),
+         "--docs", "64", "--test-docs", "40",
          "--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "out"), *sets],
         env=env | {"PYTHONPATH": str(site)}, capture_output=True, text=True,
     )  # fmt: skip

@@ -1,5 +1,6 @@
 """helpers.compat and helpers.files: old config folders, out-of-memory retries, atomic writes."""
 
+import dataclasses
 import json
 
 import pytest
@@ -66,7 +67,8 @@ def test_an_old_saved_config_loads_into_todays_config_class():
     del saved["ema_momentum"], saved["recipe"]
     upgraded, notes = upgrade_config_dict(saved, LSTM_CONFIGS["original"].to_dict())
     config = type(today).from_dict(upgraded)
-    assert config == today
+    # "lengths" masking was the fast recipe, which the tuned configs now pick on a CPU.
+    assert config == dataclasses.replace(today, recipe="fast")
     assert any("retired_option" in note for note in notes)
     assert any("ema_momentum" in note for note in notes)
 

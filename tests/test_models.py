@@ -528,3 +528,114 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, kind, monk
     pd_whole, pd_resumed = whole_run.history[columns], resumed_run.history[columns]
     np.testing.assert_allclose(pd_resumed.to_numpy(), pd_whole.to_numpy(), atol=1e-6)
     assert not (tmp_path / "cut" / "backup").exists()  # removed once the run is complete
+
+
+# --------------------------------------------------------------------------- the device's recipe
+
+
+def _right_padded(rng, documents, shape):
+    """Random right-padded ids of ``shape`` per document: (words,) or (sentences, words)."""
+    ids = np.zeros((documents, *shape), dtype="int32")
+    for doc in range(documents):
+        if len(shape) == 1:
+            length = rng.integers(1, shape[0] + 1)
+            ids[doc, :length] = rng.integers(2, 40, length)
+        else:
+            for sentence in range(rng.integers(1, shape[0] + 1)):
+                length = rng.integers(1, shape[1] + 1)
+                ids[doc, sentence, :length] = rng.integers(2, 40, length)
+    return ids
+
+
+def test_bucket_sizes_halve_from_the_cap():
+    assert fast.bucket_sizes(300, 5) == [19, 38, 75, 150, 300]
+    assert fast.bucket_sizes(15, 5) == [1, 2, 4, 8, 15]
+    assert fast.bucket_sizes(50, 1) == [50]
+
+
+@pytest.mark.parametrize("shape", [(300,), (15, 50)])
+def test_bucketed_batches_keep_every_word_in_a_few_shapes(shape):
+    """Each batch is cut to the smallest bucket that holds its longest document: no word
+    lost, and over several epochs at most 12 shapes (what JAX compiles)."""
+    rng = np.random.default_rng(3)
+    ids = _right_padded(rng, 700, shape)
+    lengths = (ids != 0).reshape(len(ids), shape[0], -1).any(axis=2).sum(axis=1)
+    batches = fast.BucketedBatches(ids, np.arange(700) % 2, 64, "by_length", lengths, seed=1)
+    shapes = set()
+    for epoch in range(3):
+        batches.start_epoch(epoch)
+        for index in range(len(batches)):
+            inputs, _ = batches[index]
+            rows = batches.batches[index]
+            assert (inputs != 0).sum() == (ids[rows] != 0).sum()
+            for axis, sizes in enumerate(batches.sizes, start=1):
+                assert inputs.shape[axis] in sizes
+            shapes.add(inputs.shape)
+        assert batches.shapes() <= shapes
+    assert 1 < len(shapes) <= 12
+
+
+def test_the_auto_recipe_follows_the_device(monkeypatch):
+    """Forced on a CPU machine: where the backend sees a GPU, "auto" becomes "bucketed"
+    (the notebooks' device line says so); elsewhere "fast". A recipe named by the user
+    is kept."""
+    from helpers import backend
+
+    rng = np.random.default_rng(0)
+    lstm_ids, han_ids = _right_padded(rng, 40, (12,)), _right_padded(rng, 40, (4, 6))
+    labels, lengths = np.arange(40) % 2, np.arange(40)
+    for gpus, recipe, kinds in (
+        (["NVIDIA Test GPU"], "bucketed", (fast.BucketedBatches, fast.BucketedBatches)),
+        ([], "fast", (fast.TrimmedBatches, fast.PackedBatches)),
+    ):
+        monkeypatch.setattr(backend, "gpu_names", lambda name, gpus=gpus: gpus)
+        assert fast.device_recipe() == recipe
+        assert backend.describe_active().endswith(f"recipe for the tuned configs: {recipe}")
+        cases = zip((SMALL_LSTM, SMALL_HAN), (lstm_ids, han_ids), kinds, strict=True)
+        for config, ids, kind in cases:
+            assert config.recipe == "auto"
+            assert fast.resolve_recipe(config).recipe == recipe
+            assert type(fast.training_batches(config, ids, labels, lengths)) is kind
+            named = dataclasses.replace(config, recipe="padded" if gpus else "bucketed")
+            assert fast.resolve_recipe(named) is named
+    assert fast.device_recipe("gpu") == "bucketed" and fast.device_recipe("cpu") == "fast"
+    with pytest.raises(ValueError, match="device"):
+        fast.device_recipe("tpu")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "han"])
+def test_bucketed_training_compiles_at_most_12_programs_on_jax(kind, tmp_path):
+    """On JAX, which compiles one training program per input shape, two epochs of the
+    GPU layout compile a handful (counted from JAX's own compile log)."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("counts JAX compilations")
+    import logging
+
+    import jax
+
+    from helpers.train import train_model, training_data
+
+    config = dataclasses.replace(
+        SMALL_LSTM if kind == "lstm" else SMALL_HAN, recipe="bucketed", batch_size=16
+    )
+    shape = (config.max_words,) if kind == "lstm" else (4, 6)
+    rng = np.random.default_rng(5)
+    ids = _right_padded(rng, 300, shape)
+    lengths = (ids != 0).reshape(len(ids), shape[0], -1).any(axis=2).sum(axis=1)
+    model = compile_model(build_lstm(config) if kind == "lstm" else build_han(config), config)
+    data = training_data(config, ids, np.arange(300) % 2, lengths, validation_share=0)
+
+    compiled = []
+    handler = logging.Handler()
+    handler.emit = lambda record: compiled.append(record.getMessage())
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        train_model(model, config, data, tmp_path, epochs=2, verbose=0)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+        logger.removeHandler(handler)
+    programs = [m for m in compiled if m.startswith("Compiling") and "train_step" in m]
+    assert 1 < len(programs) <= 12
+    assert len(programs) <= len(data.batches.shapes()) + 2  # once per shape

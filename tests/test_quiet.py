@@ -45,3 +45,25 @@ def test_only_the_expected_python_warnings_are_silenced(caplog):
         tf_logger.warning("5 out of the last 5 calls to <f> triggered tf.function retracing.")
         tf_logger.warning("a real warning")
     assert [record.getMessage() for record in caplog.records] == ["a real warning"]
+
+
+def test_a_masked_layer_after_activate_writes_no_onednn_note():
+    """oneDNN's one-time note about boolean ops on CPUs without AVX-512 ("supports
+    DT_BOOL only …", logged as an error) comes out inside ``activate``'s quiet block,
+    not under a later cell that runs a masked recurrent layer (notebooks 04 and 05)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from helpers import backend\n"
+        "print(backend.activate('tensorflow'))\n"
+        "import keras\n"
+        "rows, mask = np.ones((2, 5, 3), 'float32'), np.array([[True] * 5, [True] + [False] * 4])\n"
+        "keras.layers.Bidirectional(keras.layers.GRU(4))(rows, mask=mask)\n"
+        "print('masked layer ran')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "masked layer ran" in done.stdout
+    assert "DT_BOOL" not in done.stderr, done.stderr[-2000:]

@@ -293,3 +293,38 @@ def test_training_that_runs_out_of_memory_starts_again_at_half_the_batch_size(
                                          verbose=0)  # fmt: skip
     assert sizes == [32, 16] and classifier.config.batch_size == 16
     assert "out of memory at batch size 32: retrying at 16" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["lstm", "han"])
+def test_on_a_gpu_the_tuned_models_train_on_bucketed_batches(small_split, tmp_path, monkeypatch,
+                                                             model):  # fmt: skip
+    """The device choice, forced on this CPU machine: with a GPU in sight, the tuned
+    config trains on bucketed batches of real reviews, in a few shapes, and the model
+    folder's config.json records the recipe and why."""
+    import json
+
+    from helpers import backend, fast, models, train
+    from helpers.data import read_split
+    from tests.conftest import tiny_config
+
+    monkeypatch.setattr(backend, "gpu_names", lambda name: ["NVIDIA Test GPU"])
+    train_df, test_df, _ = read_split(small_split)
+    # The real caps (300 words; 15 sentences of 50): an epoch of 64-review batches.
+    prepared = train.prepare(
+        models.named_config(model, "tuned"), train_df["text"], tmp_path / "cache", word2vec=False
+    )
+    assert prepared.config.recipe == "bucketed"
+    batches = fast.training_batches(prepared.config, prepared.ids, train_df["label"],
+                                    prepared.lengths)  # fmt: skip
+    assert isinstance(batches, fast.BucketedBatches) and len(batches.shapes()) <= 12
+
+    classifier, run = train.fit_classifier(
+        tiny_config(model), train_df["text"], train_df["label"], tmp_path / model, epochs=2,
+        verbose=0,
+    )  # fmt: skip
+    about = json.loads((tmp_path / model / "config.json").read_text())
+    assert about["config"]["recipe"] == "bucketed"
+    assert about["extra"]["recipe"] == "auto: bucketed, for GPU (NVIDIA Test GPU)"
+    assert len(run.history) == 2 and np.isfinite(run.history["loss"]).all()
+    probabilities = Classifier.load(tmp_path / model).predict(test_df["text"])
+    assert probabilities.shape == (len(test_df),) and np.isfinite(probabilities).all()
