@@ -113,9 +113,9 @@ def pairs(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tuned_pairs(data_dir, out: Path, models, epochs: int, recipe="auto", seed: int = 42):
+def tuned_pairs(data_dir, out: Path, names, epochs: int, recipe="auto", seed: int = 42):
     """Tuned configs trained padded and with ``recipe`` on the Fine Foods split: a column
-    per model (the "fast" rows are that recipe's, named in the "recipe" row)."""
+    per model in ``names`` (the "fast" rows are that recipe's, named in the "recipe" row)."""
     import keras
 
     from helpers import data, evaluate, models, train
@@ -127,7 +127,7 @@ def tuned_pairs(data_dir, out: Path, models, epochs: int, recipe="auto", seed: i
                        out_dir=split_dir, data_dir=data_dir, seed=seed)  # fmt: skip
     train_df, test_df, _ = data.read_split(split_dir)
     rows = []
-    for model in models:
+    for model in names:  # (not ``models``: that is the module imported above)
         row = {"model": model.upper(), "backend": keras.backend.backend()}
         for name in ("padded", "fast"):
             chosen = "padded" if name == "padded" else recipe

@@ -32,3 +32,17 @@ def test_seeds_give_their_mean_with_its_spread_in_the_table(accuracy):
         "| finefoods | LSTM, mean of 2 seeds | 82.0% ± 2.8% | 0.910 | 7.0 (best 4.0) | 2.5 |"
         in table
     )
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_the_tuned_comparison_trains_both_recipes(shared_data, tmp_path):
+    """``padding.py --tuned``: the tuned LSTM trained padded and with a named recipe on
+    the Fine Foods split, one epoch each; the table names the recipe that ran."""
+    padding = load_benchmark("padding")
+    table = padding.tuned_pairs(shared_data, tmp_path, ["lstm"], epochs=1, recipe="bucketed")
+    column = table["LSTM"]
+    assert column["recipe"] == "bucketed"
+    for name in ("padded", "fast"):
+        assert 0.5 < column[f"{name} accuracy"] <= 1 and column[f"{name} s/epoch"] > 0
+    assert column["speed-up"] > 0
