@@ -379,8 +379,9 @@ def worker_main(argv: list[str]) -> int:
     except Exception as error:  # a failed case is a result: the parent moves on
         text = f"{type(error).__name__}: {error}"
         first = text.splitlines()[0][:300]
-        reason = f"out of memory ({first})" if says_out_of_memory(text) else first
-        result = {"status": "failed", "reason": reason, "oom": says_out_of_memory(text)}
+        oom = says_out_of_memory(text)
+        result = {"status": "failed", "reason": f"out of memory ({first})" if oom else first,
+                  "oom": oom}  # fmt: skip
     Path(spec["result"]).write_text(json.dumps(result, default=float) + "\n")
     return 0 if result["status"] == "ok" else 1
 

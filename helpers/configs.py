@@ -192,9 +192,9 @@ LSTM_CONFIGS["original"] = LSTMConfig(
     batch_order="shuffle",
 )
 # Proposed, not the seed's: masking (computed the fast way for the device, which needs
-# post-padding),
-# max pooling over the words instead of the final states only, dropout instead of a tiny
-# l2, and Adam with gradient clipping. Up to 25 epochs: early stopping decides.
+# post-padding), max pooling over the words instead of the final states only, dropout
+# instead of a tiny l2, and Adam with gradient clipping. Up to 25 epochs: early stopping
+# decides.
 LSTM_CONFIGS["tuned"] = dataclasses.replace(
     LSTM_CONFIGS["original"],
     l2=0.0,

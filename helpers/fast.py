@@ -160,14 +160,24 @@ def trim_padding(ids: np.ndarray, step: tuple[int, int] | None = None) -> np.nda
     ``trim_step()``), so that few distinct shapes reach a backend that compiles each.
     """
     step = trim_step() if step is None else step
+    steps = step[-(ids.ndim - 1) :]  # (words,) or (sentences, words)
+    axes = zip(_used_lengths(ids), steps, ids.shape[1:], strict=True)
+    return _cut(ids, [_round_up(length, multiple, cap) for length, multiple, cap in axes])
+
+
+def _used_lengths(ids: np.ndarray) -> list[int]:
+    """Per axis after the first: how far any row of the batch reaches (at least 1)."""
     used = ids != 0
-    words = int(used.any(axis=tuple(range(ids.ndim - 1))).nonzero()[0].max(initial=0)) + 1
-    if ids.ndim == 2:
-        return ids[:, : _round_up(words, step[1], ids.shape[1])]
-    sentences = int(used.any(axis=(0, 2)).nonzero()[0].max(initial=0)) + 1
-    return ids[
-        :, : _round_up(sentences, step[0], ids.shape[1]), : _round_up(words, step[1], ids.shape[2])
-    ]
+    lengths = []
+    for axis in range(1, ids.ndim):
+        others = tuple(other for other in range(ids.ndim) if other != axis)
+        lengths.append(int(used.any(axis=others).nonzero()[0].max(initial=0)) + 1)
+    return lengths
+
+
+def _cut(ids: np.ndarray, lengths) -> np.ndarray:
+    """``ids`` cut to ``lengths`` along the axes after the first."""
+    return ids[(slice(None), *(slice(0, n) for n in lengths))]
 
 
 class TrimmedBatches(Batches):
@@ -278,11 +288,11 @@ class PackedBatches(TrimmedBatches):
         return {"words": words, "slots": slots, "sentence_lengths": packed.sentence_lengths}
 
 
-# How many lengths ``BucketedBatches`` allows per axis: words for the LSTM; sentences and
-# words per sentence for the HAN (one: a batch's longest sentence nearly always reaches
-# the cap of 50). With batches of two sizes (``Batches`` splits evenly), an epoch has at
-# most 2 × 5 = 10 shapes for either model.
-BUCKETS = {"words": 5, "sentences": 5, "words_per_sentence": 1}
+# How many lengths ``BucketedBatches`` allows per axis, by the ids' number of dimensions:
+# words for the LSTM (2-D); sentences, and words per sentence for the HAN (3-D; one: a
+# batch's longest sentence nearly always reaches the cap of 50). With batches of two
+# sizes (``Batches`` splits evenly), an epoch has at most 2 × 5 = 10 shapes either way.
+BUCKETS = {2: (5,), 3: (5, 1)}
 
 
 def bucket_sizes(cap: int, count: int) -> list[int]:
@@ -300,24 +310,13 @@ class BucketedBatches(Batches):
     def __init__(self, ids, labels, batch_size, order="by_length", lengths=None, seed=0,
                  reshuffle=True, counts=None):  # fmt: skip
         super().__init__(ids, labels, batch_size, order, lengths, seed, reshuffle)
-        hierarchical = np.ndim(ids) == 3
-        if counts is None:
-            counts = (
-                (BUCKETS["sentences"], BUCKETS["words_per_sentence"])
-                if hierarchical
-                else (BUCKETS["words"],)
-            )
+        counts = counts or BUCKETS[np.ndim(ids)]
         caps = np.shape(ids)[1:]
         self.sizes = [bucket_sizes(cap, n) for cap, n in zip(caps, counts, strict=True)]
 
     def inputs(self, ids):
-        used = ids != 0
-        cuts = []
-        for axis, sizes in enumerate(self.sizes, start=1):
-            others = tuple(other for other in range(ids.ndim) if other != axis)
-            longest = int(used.any(axis=others).nonzero()[0].max(initial=0)) + 1
-            cuts.append(slice(0, next(size for size in sizes if size >= longest)))
-        return ids[(slice(None), *cuts)]
+        axes = zip(_used_lengths(ids), self.sizes, strict=True)
+        return _cut(ids, [next(size for size in sizes if size >= n) for n, sizes in axes])
 
     @property
     def variable_shapes(self) -> bool:
@@ -331,26 +330,20 @@ class BucketedBatches(Batches):
 # --------------------------------------------------------------------------- the device's recipe
 
 
-def device_recipe(device: str | None = None) -> str:
-    """The layout ``recipe="auto"`` takes: "bucketed" on a GPU, "fast" on a CPU.
+def device_recipe() -> str:
+    """The layout ``recipe="auto"`` takes: "bucketed" where the active Keras backend sees
+    a GPU, "fast" elsewhere."""
+    from helpers.backend import gpu_names
 
-    ``device`` is "gpu" or "cpu"; by default, whether the active Keras backend sees a GPU.
-    """
-    if device is None:
-        from helpers.backend import gpu_names
-
-        device = "gpu" if gpu_names(keras.backend.backend()) else "cpu"
-    if device not in ("gpu", "cpu"):
-        raise ValueError(f"device={device!r}: use 'gpu' or 'cpu'")
-    return "bucketed" if device == "gpu" else "fast"
+    return "bucketed" if gpu_names(keras.backend.backend()) else "fast"
 
 
-def resolve_recipe(config, device: str | None = None):
-    """``config`` with ``recipe="auto"`` replaced by ``device_recipe(device)``; any other
+def resolve_recipe(config):
+    """``config`` with ``recipe="auto"`` replaced by ``device_recipe()``; any other
     recipe, named by the user, is kept as it is."""
     if config.recipe != "auto":
         return config
-    return dataclasses.replace(config, recipe=device_recipe(device))
+    return dataclasses.replace(config, recipe=device_recipe())
 
 
 def training_batches(config, ids, labels, lengths, seed: int = 0, reshuffle=True) -> Batches:

@@ -120,6 +120,17 @@ def test_data_recipe_on_the_fine_foods_sample(shared_data):
     assert negatives == 1_481 - 500
 
 
+@pytest.mark.shared_data
+def test_a_split_gives_its_test_reviews_half_per_class_up_to_test_docs(small_split):
+    from helpers.data import read_split
+
+    _, test, _ = read_split(small_split)
+    few = bench.data_from_split(small_split, docs=64, test_docs=20)
+    assert len(few.train) == 64 and few.test["label"].value_counts().to_dict() == {0: 10, 1: 10}
+    assert set(few.test["text"]) <= set(test["text"])
+    assert len(bench.data_from_split(small_split).test) == len(test)  # default: all of it
+
+
 def test_out_of_memory_is_retried_at_half_the_batch_size(monkeypatch, tmp_path):
     tried = []
 
