@@ -148,6 +148,24 @@ def active_device() -> str:
     return f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({cpu_name()})"
 
 
+def device_recipe() -> str:
+    """The layout ``recipe="auto"`` takes (``helpers.configs``): "bucketed" where the
+    active Keras backend sees a GPU, "fast" elsewhere. The one place that decides it."""
+    import keras
+
+    return "bucketed" if gpu_names(keras.backend.backend()) else "fast"
+
+
+def resolve_recipe(config):
+    """``config`` with ``recipe="auto"`` replaced by ``device_recipe()``; any other
+    recipe, named by the user, is kept as it is."""
+    if config.recipe != "auto":
+        return config
+    import dataclasses
+
+    return dataclasses.replace(config, recipe=device_recipe())
+
+
 def gpu_peak_memory_mb() -> float | None:
     """Peak GPU memory of this process on the first GPU in MB, or None on a CPU."""
     import keras
@@ -192,14 +210,12 @@ def peak_memory_mb() -> float:
 
 def describe_active() -> str:
     """One line for the top of a notebook: Keras, the backend and its version, the device,
-    and the recipe the tuned configs take on it (``helpers.fast.device_recipe``).
+    and the recipe the tuned configs take on it (``device_recipe``).
 
     e.g. "Keras 3.15.1 · backend jax 0.10.2 · device: CPU (AMD EPYC, 2 cores) · recipe
     for the tuned configs: fast". Imports Keras, so the backend is fixed from here on.
     """
     import keras
-
-    from helpers.fast import device_recipe
 
     name = keras.backend.backend()
     version = library_versions(name)[BACKEND_DISTRIBUTIONS[name][0]]

@@ -318,8 +318,8 @@ def run_case(spec: dict) -> dict:
     use_backend(spec["backend"])
     import keras
 
+    from helpers.backend import resolve_recipe
     from helpers.evaluate import classification_metrics
-    from helpers.fast import resolve_recipe
     from helpers.models import compile_model, model_kind
     from helpers.train import train_model, training_data
 

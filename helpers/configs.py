@@ -18,7 +18,7 @@ How a config is *computed* is one named choice, ``recipe``:
   (the HAN unpacked): the layout for a GPU, where the fused cuDNN kernels do the steps
   and every new shape or Python-level step costs more than padding does.
 - ``"auto"`` (the tuned configs): "bucketed" where the backend sees a GPU, else "fast"
-  (``helpers.fast.resolve_recipe``; training writes the choice into ``config.json``).
+  (``helpers.backend.resolve_recipe``; training writes the choice into ``config.json``).
 
 Every recipe but "padded" needs masking on and right padding.
 """

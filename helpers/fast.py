@@ -12,9 +12,9 @@ is laid out changes; notebook 05 teaches each piece and times it:
 - ``TrimmedBatches``: documents of similar length batched together, each batch padded
   only to its own longest document (on JAX, which compiles a program per shape,
   rounded up so that few shapes occur).
-- ``PackedBatches`` and ``PackedHAN`` for the HAN: a batch's sentences packed into
-  nearly full lanes, the word GRUs reset at every sentence boundary. ``PackedHAN``
-  trains the HAN's own weights, so the saved model is the ordinary HAN.
+- ``PackedBatches`` for the HAN: a batch's sentences packed into nearly full lanes, which
+  ``helpers.packed.PackedHAN`` trains the HAN's own weights on (the word GRUs reset at
+  every sentence boundary), so the saved model is the ordinary HAN.
 
 That is the layout for a CPU (``recipe="fast"``). On a GPU the per-step work is cheap and
 every new shape or Python-level step costs, so ``recipe="bucketed"`` keeps the
@@ -25,24 +25,24 @@ JAX's LSTM) but lays batches out differently:
   the smallest of a few fixed lengths that holds it (the cap and its halves), so JAX
   compiles a handful of programs; the HAN trains unpacked.
 
-``recipe="auto"`` (the tuned configs) takes ``device_recipe()``: "bucketed" where the
-backend sees a GPU, "fast" elsewhere; ``resolve_recipe`` writes the choice into the
-config, so ``config.json`` records it.
+``recipe="auto"`` (the tuned configs) is decided in one place,
+``helpers.backend.device_recipe``: "bucketed" where the backend sees a GPU, "fast"
+elsewhere; ``resolve_recipe`` writes the choice into the config, so ``config.json``
+records it. ``training_batches`` picks the batches for a config's recipe.
 
-The backend-specific branches (JAX's shape rounding, PyTorch's unrolled GRU loop) live
-here and nowhere else. The tests compare every piece with the plain model on all three
-backends.
+The backend-specific branches (JAX's shape rounding here, PyTorch's unrolled GRU loop in
+``helpers.packed``) live in these two modules and nowhere else. The tests compare every
+piece with the plain model on all three backends.
 """
 
-import dataclasses
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import ops
 
+from helpers.backend import resolve_recipe
 from helpers.batches import Batches
-from helpers.layers import keep_first_if_empty
 
 # --------------------------------------------------------------------------- layers
 
@@ -214,8 +214,8 @@ def pack_sentences(ids: np.ndarray, width: int | None = None) -> PackedSentences
     with room for it, across documents, so lanes come out nearly full. A batch of 50
     Fine Foods reviews (76 words in 5.4 sentences each) fits in about 77 lanes of 50
     (1.5 per review) instead of 750 padded sentences. Which lane a sentence lands in
-    does not matter: ``slots`` says whose it is, and ``PackedHAN`` restarts the GRUs at
-    every sentence. Takes about a millisecond for such a batch.
+    does not matter: ``slots`` says whose it is, and ``helpers.packed.PackedHAN``
+    restarts the GRUs at every sentence. Takes about a millisecond for such a batch.
     """
     _, sentences, words = ids.shape
     width = words if width is None else width
@@ -247,7 +247,8 @@ def pack_sentences(ids: np.ndarray, width: int | None = None) -> PackedSentences
 
 
 class PackedBatches(TrimmedBatches):
-    """Batches of HAN documents with their sentences packed into lanes, for ``PackedHAN``.
+    """Batches of HAN documents with their sentences packed into lanes, for
+    ``helpers.packed.PackedHAN``.
 
     Batches are drawn exactly as ``Batches`` draws them from the same ``lengths`` and
     ``seed`` (for the HAN, sentence counts, as the seed ordered them; the number of words
@@ -327,29 +328,14 @@ class BucketedBatches(Batches):
         return {self[i][0].shape for i in range(len(self))}
 
 
-# --------------------------------------------------------------------------- the device's recipe
-
-
-def device_recipe() -> str:
-    """The layout ``recipe="auto"`` takes: "bucketed" where the active Keras backend sees
-    a GPU, "fast" elsewhere."""
-    from helpers.backend import gpu_names
-
-    return "bucketed" if gpu_names(keras.backend.backend()) else "fast"
-
-
-def resolve_recipe(config):
-    """``config`` with ``recipe="auto"`` replaced by ``device_recipe()``; any other
-    recipe, named by the user, is kept as it is."""
-    if config.recipe != "auto":
-        return config
-    return dataclasses.replace(config, recipe=device_recipe())
+# --------------------------------------------------------------------------- the recipe's batches
 
 
 def training_batches(config, ids, labels, lengths, seed: int = 0, reshuffle=True) -> Batches:
     """The batches ``config`` trains on: padded ``Batches`` for ``recipe="padded"``;
     ``BucketedBatches`` for "bucketed"; for "fast", ``TrimmedBatches``, or
-    ``PackedBatches`` for hierarchical (3-D) ids; "auto" picks for the device."""
+    ``PackedBatches`` for hierarchical (3-D) ids; "auto" picks for the device
+    (``helpers.backend.resolve_recipe``)."""
     recipe = resolve_recipe(config).recipe
     if recipe == "padded":
         kind = Batches
@@ -359,194 +345,3 @@ def training_batches(config, ids, labels, lengths, seed: int = 0, reshuffle=True
         kind = PackedBatches if np.ndim(ids) == 3 else TrimmedBatches
     order = config.batch_order
     return kind(ids, labels, config.batch_size, order, lengths, seed=seed, reshuffle=reshuffle)
-
-
-# --------------------------------------------------------------------------- the packed HAN
-
-
-def _resetting_gru_step(cell, state, x_z, x_r, x_h, keep):
-    """One step of a built ``GRUCell``'s recurrence on inputs already multiplied by its
-    kernel (``x_z``, ``x_r``, ``x_h``: units each); the state is first multiplied by
-    ``keep`` (0 where a sentence starts, else 1)."""
-    units = cell.units
-    state = state * keep
-    if cell.reset_after:
-        inner = ops.matmul(state, cell.recurrent_kernel) + cell.bias[1]
-        z = cell.recurrent_activation(x_z + inner[:, :units])
-        r = cell.recurrent_activation(x_r + inner[:, units : 2 * units])
-        candidate = cell.activation(x_h + r * inner[:, 2 * units :])
-    else:
-        inner = ops.matmul(state, cell.recurrent_kernel[:, : 2 * units])
-        z = cell.recurrent_activation(x_z + inner[:, :units])
-        r = cell.recurrent_activation(x_r + inner[:, units:])
-        candidate = cell.activation(
-            x_h + ops.matmul(r * state, cell.recurrent_kernel[:, 2 * units :])
-        )
-    return z * state + (1.0 - z) * candidate
-
-
-class _ResettingGRUStep(keras.layers.Layer):
-    """``_resetting_gru_step`` as an RNN cell: per step, the projected input (3 × units)
-    then a reset flag (1 = zero the state first).
-
-    Uses (does not copy) the cell's weights. Moving the input projection out of the loop
-    (one large matrix product for every step at once) leaves little work per step.
-    """
-
-    def __init__(self, cell, **kwargs):
-        super().__init__(**kwargs)
-        self.cell = cell
-        self.state_size = cell.units
-        self.output_size = cell.units
-
-    def build(self, input_shape):
-        self.built = True  # the wrapped cell is already built
-
-    def call(self, inputs, states, training=False):
-        units = self.cell.units
-        state = _resetting_gru_step(
-            self.cell, states[0], inputs[:, :units], inputs[:, units : 2 * units],
-            inputs[:, 2 * units : -1], 1.0 - inputs[:, -1:],
-        )  # fmt: skip
-        return state, [state]
-
-
-def _unrolled_resetting_gru(cell, projected, resets):
-    """The word GRU along lanes as a Python loop over steps, for PyTorch.
-
-    ``projected``: (lanes, width, 3 × units), ``resets``: (lanes, width) bools; returns
-    (lanes, width, units). PyTorch runs eagerly, so a plain loop over tensors unbound
-    once (and split into gates once) saves the per-step cost of calling a Keras layer
-    and of slicing, in both passes: 15–20% of a packed HAN's training step on 2 CPU cores.
-    """
-    units = cell.units
-    steps = ops.transpose(projected, (1, 0, 2))  # (width, lanes, 3 units)
-    gates = [ops.unstack(steps[..., i * units : (i + 1) * units]) for i in range(3)]
-    keep = ops.unstack(ops.expand_dims(1.0 - ops.cast(ops.transpose(resets), steps.dtype), -1))
-    state = ops.zeros((ops.shape(projected)[0], units), steps.dtype)
-    states = []
-    for x_z, x_r, x_h, keep_t in zip(*gates, keep, strict=True):
-        state = _resetting_gru_step(cell, state, x_z, x_r, x_h, keep_t)
-        states.append(state)
-    return ops.stack(states, axis=1)
-
-
-def _project(cell, vectors):
-    """``vectors @ kernel + input bias`` of a ``GRUCell``, for every step at once."""
-    bias = cell.bias[0] if cell.reset_after else cell.bias
-    return ops.matmul(vectors, cell.kernel) + bias
-
-
-class PackedHAN(keras.Model):
-    """Trains a HAN's own layers on packed sentences: the fast way to fit ``build_han``'s model.
-
-    The HAN's word encoder reads ``sentences × words_per_sentence`` positions per document,
-    mostly padding. Here the batch's real sentences are packed into *lanes* (rows of at
-    most ``words_per_sentence`` words, several sentences per lane, see
-    ``pack_sentences``). The word GRUs run
-    along the lanes with their state reset to zero at every sentence start (forward) or
-    end (backward), which is exactly a GRU run over each sentence on its own; the word
-    attention is a softmax over each sentence's words (segment operations), and the
-    sentence level is the HAN's. Every weight is the HAN's (nothing is copied), so training
-    this model trains ``han``, which is the one to save and predict with.
-
-    Inputs (a dict, see ``PackedBatches``): ``words`` (lanes, width) ids;
-    ``slots`` (lanes, width), for each word its sentence slot in the batch,
-    ``document * sentences + sentence``, -1 for padding; ``sentence_lengths``
-    (batch, sentences), words per sentence, 0 for an empty slot.
-    Needs a HAN built with ``mask=True`` (padding must stay out of the result).
-    """
-
-    def __init__(self, han: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        layers = {layer.name for layer in han.layers}
-        if "word_mask" not in layers:
-            raise ValueError(
-                "PackedHAN trains a HAN built with mask=True: without masks the HAN "
-                "reads its padding, which packed sentences do not have."
-            )
-        self.han = han
-        self.embedding = han.get_layer("embedding")
-        self.embedding_dropout = (
-            han.get_layer("embedding_dropout") if "embedding_dropout" in layers else None
-        )
-        self.document_dropout = (
-            han.get_layer("document_dropout") if "document_dropout" in layers else None
-        )
-        encoder = han.get_layer("word_encoder")
-        self.cells = (encoder.forward_layer.cell, encoder.backward_layer.cell)
-        for cell in self.cells:
-            if cell.dropout or cell.recurrent_dropout or not cell.use_bias:
-                raise ValueError("PackedHAN needs GRU cells with biases and without dropout")
-        # One loop per direction: TensorFlow runs the two side by side. (Merging them
-        # into one loop of block-diagonal products was slower on all three backends.)
-        # PyTorch skips these layers for a plain loop (``_unrolled_resetting_gru``).
-        self.word_rnns = [
-            keras.layers.RNN(_ResettingGRUStep(cell), return_sequences=True, name=name)
-            for cell, name in zip(self.cells, ("forward_words", "backward_words"), strict=True)
-        ]
-        self.word_attention = han.get_layer("word_attention")
-        self.sentence_encoder = han.get_layer("sentence_encoder")
-        self.sentence_attention = han.get_layer("sentence_attention")
-        self.classifier = han.get_layer("classifier")
-        self.build()  # every weight exists already (BackupAndRestore wants a built model)
-
-    def build(self, input_shape=None):
-        # Every weight belongs to the HAN, which is built; the lanes' RNNs own none.
-        for rnn, cell in zip(self.word_rnns, self.cells, strict=True):
-            rnn.build((None, None, 3 * cell.units + 1))
-        self.built = True
-
-    def call(self, inputs, training=None):
-        words, slots = inputs["words"], inputs["slots"]
-        sentence_lengths = inputs["sentence_lengths"]
-        vectors = self.embedding(words)
-        if self.embedding_dropout is not None:
-            vectors = self.embedding_dropout(vectors, training=training)
-        edge = ops.full_like(slots[:, :1], -2)
-        starts = ops.not_equal(slots, ops.concatenate([edge, slots[:, :-1]], 1))
-        ends = ops.not_equal(slots, ops.concatenate([slots[:, 1:], edge], 1))
-
-        # The backward direction reads each lane reversed: it starts with the lane's
-        # padding, whose state the reset at the lane's last real word (a sentence end)
-        # discards.
-        directions = []
-        for rnn, cell, resets, reverse in zip(
-            self.word_rnns, self.cells, (starts, ends), (False, True), strict=True
-        ):
-            projected = _project(cell, vectors)
-            if reverse:
-                projected, resets = ops.flip(projected, 1), ops.flip(resets, 1)
-            if keras.backend.backend() == "torch":
-                states = _unrolled_resetting_gru(cell, projected, resets)
-            else:
-                flags = ops.expand_dims(ops.cast(resets, projected.dtype), -1)
-                states = rnn(ops.concatenate([projected, flags], -1), training=training)
-            directions.append(ops.flip(states, 1) if reverse else states)
-        states = ops.concatenate(directions, -1)  # (lanes, width, 2 units)
-
-        # Word attention: a softmax over the words of each sentence slot.
-        batch, sentences = ops.shape(sentence_lengths)[0], ops.shape(sentence_lengths)[1]
-        features = ops.shape(states)[-1]
-        states = ops.reshape(states, (-1, features))
-        slots = ops.reshape(slots, (-1,))
-        padding = batch * sentences  # one extra segment collects the padding
-        segments = ops.where(slots >= 0, slots, padding)
-        scores = self.word_attention.scores(states)
-        peak = ops.segment_max(scores, segments, num_segments=padding + 1)
-        exp = ops.exp(scores - ops.stop_gradient(ops.take(peak, segments)))
-        total = ops.segment_sum(exp, segments, num_segments=padding + 1)
-        weights = exp / ops.take(total, segments)
-        pooled = ops.segment_sum(
-            ops.expand_dims(weights, -1) * states, segments, num_segments=padding + 1
-        )
-        sentence_vectors = ops.reshape(pooled[:padding], (batch, sentences, features))
-
-        real = ops.greater(sentence_lengths, 0)
-        sentence_states = self.sentence_encoder(
-            sentence_vectors, mask=keep_first_if_empty(real), training=training
-        )
-        document, _ = self.sentence_attention(sentence_states, mask=real)
-        if self.document_dropout is not None:
-            document = self.document_dropout(document, training=training)
-        return self.classifier(document)

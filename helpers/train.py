@@ -29,8 +29,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import fast
-from helpers.backend import active_device
+from helpers import fast, packed
+from helpers.backend import active_device, resolve_recipe
 from helpers.batches import document_lengths, validation_rows
 from helpers.compat import halve_on_oom, upgrade_config_dict
 from helpers.configs import ModelError
@@ -76,7 +76,7 @@ def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), 
     """Fit the vocabulary, encode ``train_texts`` and (optionally) learn word2vec vectors.
 
     ``recipe="auto"`` becomes the device's recipe here ("fast" on a CPU, "bucketed" on a
-    GPU: ``helpers.fast.resolve_recipe``), so the returned config says how it trains.
+    GPU: ``helpers.backend.resolve_recipe``), so the returned config says how it trains.
 
     word2vec learns from the training texts plus ``unlabelled_texts`` (reviews in
     neither split; never test texts). Encoded arrays and word vectors are cached in
@@ -90,7 +90,7 @@ def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), 
     config = type(config).from_dict(config.to_dict() | {"num_words": encoder.num_words})
     notes: dict = {"encoding": str(stats).splitlines()[0]}
     if config.recipe == "auto":  # the layout for this device, recorded in config.json
-        config = fast.resolve_recipe(config)
+        config = resolve_recipe(config)
         notes["recipe"] = f"auto: {config.recipe}, for {active_device()}"
     matrix = None
     if word2vec:
@@ -113,7 +113,7 @@ class TrainingData:
 
     fit: object  # a keras.utils.PyDataset, or on TensorFlow a tf.data view of one
     validation: object | None
-    packed: bool  # HAN sentences packed into lanes: fitted through fast.PackedHAN
+    packed: bool  # HAN sentences packed into lanes: fitted through packed.PackedHAN
     batches: object  # the training batches behind ``fit`` (a helpers.batches.Batches)
 
 
@@ -277,7 +277,7 @@ def train_model(
         callbacks.insert(2, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     fitted = model
     if data.packed:  # the fast HAN: the same weights, fitted on packed sentences
-        fitted = compile_model(fast.PackedHAN(model), config)
+        fitted = compile_model(packed.PackedHAN(model), config)
     keras.utils.set_random_seed(seed)  # the same dropout masks on every run
     fitted.fit(
         data.fit,

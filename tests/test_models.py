@@ -12,9 +12,10 @@ import pytest
 
 from helpers import fast
 from helpers.configs import HAN_CONFIGS, LSTM_CONFIGS, HANConfig, LSTMConfig, make_optimizer
-from helpers.fast import PackedBatches, PackedHAN
+from helpers.fast import PackedBatches
 from helpers.layers import Attention, masked_softmax
 from helpers.models import attention_model, build_han, build_lstm, compile_model
+from helpers.packed import PackedHAN
 
 SMALL = {"num_words": 40, "embedding_dim": 8, "units": 6}
 SMALL_LSTM = dataclasses.replace(LSTM_CONFIGS["tuned"], **SMALL, max_words=12)
@@ -589,15 +590,15 @@ def test_the_auto_recipe_follows_the_device(monkeypatch):
         ([], "fast", (fast.TrimmedBatches, fast.PackedBatches)),
     ):
         monkeypatch.setattr(backend, "gpu_names", lambda name, gpus=gpus: gpus)
-        assert fast.device_recipe() == recipe
+        assert backend.device_recipe() == recipe
         assert backend.describe_active().endswith(f"recipe for the tuned configs: {recipe}")
         cases = zip((SMALL_LSTM, SMALL_HAN), (lstm_ids, han_ids), kinds, strict=True)
         for config, ids, kind in cases:
             assert config.recipe == "auto"
-            assert fast.resolve_recipe(config).recipe == recipe
+            assert backend.resolve_recipe(config).recipe == recipe
             assert type(fast.training_batches(config, ids, labels, lengths)) is kind
             named = dataclasses.replace(config, recipe="padded" if gpus else "bucketed")
-            assert fast.resolve_recipe(named) is named
+            assert backend.resolve_recipe(named) is named
 
 
 @pytest.mark.parametrize("kind", ["lstm", "han"])
