@@ -58,7 +58,8 @@ def write_shards(
     review_file: str | Path,
     out_dir: str | Path,
     labels: str | None = None,
-    chunk_size: int = 50_000,
+    chunk_size: int = 10_000,
+    shard_rows: int = 100_000,
     source: str = "finefoods",
     encoding: str = "latin-1",
     progress: bool = True,
@@ -68,8 +69,9 @@ def write_shards(
     The vocabulary (``config.num_words``) is fitted on all those reviews, the sizes and
     padding are ``config``'s (``train.text_encoder_for``), and the layout is its model's
     (flat or hierarchical). ``labels`` is the scheme of ``data.binary_labels`` (default:
-    the source's). Each shard holds the labelled reviews of ``chunk_size`` parsed ones;
-    memory holds one chunk's texts and ids, and one entry per distinct word.
+    the source's). Reviews are parsed and encoded ``chunk_size`` at a time, so memory
+    holds one chunk's texts and ids (and one entry per distinct word); a shard holds the
+    chunks' rows up to ``shard_rows`` or a little over (flat, 300 words: 1.2 kB a row).
     Returns the folder opened (``open_shards``).
     """
     out = Path(out_dir)
@@ -101,11 +103,11 @@ def write_shards(
     vocabulary, renumbering = numbering.vocabulary(config.num_words)
     encoder = dataclasses.replace(settings, vocabulary=vocabulary)
     shards, start = [], 0
-    for number, path in enumerate(pending):
-        ids = _save(out / f"ids-{number:05d}.npy", renumbering[np.load(path, mmap_mode="r")])
-        path.unlink()
-        shards.append({"file": f"ids-{number:05d}.npy", "start": start, "stop": start + len(ids)})
-        start += len(ids)
+    for group in _groups(pending, shard_rows):
+        name = f"ids-{len(shards):05d}.npy"
+        rows = _renumbered(out / name, group, renumbering)
+        shards.append({"file": name, "start": start, "stop": start + rows})
+        start += rows
     labels_saved = _save(out / LABELS, np.concatenate(label_parts))
     _save(out / LENGTHS, np.concatenate(length_parts))
     manifest = {
@@ -114,7 +116,7 @@ def write_shards(
         "kind": kind,
         "rows": start,
         "row_shape": list(ids.shape[1:]),
-        "dtype": str(ids.dtype),
+        "dtype": "int32",
         "labels": {
             "scheme": scheme,
             "negative": int((labels_saved == 0).sum()),
@@ -127,6 +129,42 @@ def write_shards(
     }
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return open_shards(out)
+
+
+def _groups(paths: list[Path], rows: int) -> list[list[Path]]:
+    """Consecutive provisional chunk files, cut into groups of at least ``rows`` rows
+    (the last may hold fewer)."""
+    groups, held = [[]], 0
+    for path in paths:
+        if held >= rows:
+            groups, held = [*groups, []], 0
+        groups[-1].append(path)
+        held += len(np.load(path, mmap_mode="r"))
+    return groups
+
+
+def _renumbered(path: Path, chunks: list[Path], renumbering: np.ndarray) -> int:
+    """Write the provisional ``chunks``, renumbered and one after the other, as one .npy
+    file at ``path`` (whole or not at all), holding one chunk in memory at a time; the
+    chunk files are deleted. Returns the number of rows written."""
+    shapes = [np.load(chunk, mmap_mode="r").shape for chunk in chunks]
+    rows = sum(shape[0] for shape in shapes)
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.int32)),
+        "fortran_order": False,
+        "shape": (rows, *shapes[0][1:]),
+    }
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as file:
+            np.lib.format.write_array_header_1_0(file, header)
+            for chunk in chunks:  # .npy data is the C-order bytes after the header
+                renumbering[np.load(chunk)].tofile(file)
+
+    atomic_write(path, write)
+    for chunk in chunks:
+        chunk.unlink()
+    return rows
 
 
 def _save(path: Path, array: np.ndarray) -> np.ndarray:
