@@ -18,7 +18,7 @@ and renumbered to the vocabulary at the end. A folder of shards holds
 
 ``open_shards`` reads a folder back as a ``ShardedCorpus`` whose ``ids`` (a
 ``ShardedIds``) index like the in-memory array (``ids[rows]``), reading only those rows
-from the memory-mapped shards, so ``batches.Batches`` and the recipes' batches
+from the shards (``ShardFiles``), so ``batches.Batches`` and the recipes' batches
 (``fast.TrimmedBatches``, ``fast.BucketedBatches``) train from disk. Memory then grows
 with the batch, not with the corpus, apart from 16 bytes a review for labels and lengths.
 """
@@ -46,11 +46,6 @@ MANIFEST = "manifest.json"
 FORMAT = "helpers.shards"
 FORMAT_VERSION = 1
 LABELS, LENGTHS = "labels.npy", "lengths.npy"
-# A shard's memory map keeps the pages it has read (and, on Linux, up to 64 KiB around
-# each) resident in this process until it is unmapped: reopen the maps after reading
-# about this many bytes' worth, so the pages go back to the kernel's file cache.
-REMAP_BYTES = 128 * 2**20
-FAULT_AROUND_BYTES = 64 * 2**10
 
 
 def write_shards(
@@ -241,12 +236,16 @@ def _load(path: Path, shape: tuple, again: str) -> np.ndarray:
 
 
 class ShardFiles:
-    """The shards' memory maps, opened (and checked) once, reopened now and then.
+    """The shards, checked once and then read a row at a time.
 
-    ``shards``: ``(path, start, stop)`` per shard, its rows in the corpus. Reading a row
-    maps its pages into the process; after ``REMAP_BYTES`` of such reads the maps are
-    dropped and opened again, which hands the pages back to the kernel's file cache and
-    keeps this process's resident memory flat however large the corpus.
+    ``shards``: ``(path, start, stop)`` per shard, its rows in the corpus. Each shard is a
+    ``.npy`` file (``np.load(path, mmap_mode="r")`` maps it; that is how it is checked
+    here), but rows are read with one positioned read each, into the batch, not through
+    a memory map: a map keeps what it has read resident in this process, and on Linux a
+    fault maps a whole folio of the file cache (up to megabytes) at once, so a random
+    read of 6,400 rows left a 114 MB shard fully resident. Read this way, the file's
+    pages stay in the kernel's cache, shared and reclaimable, and resident memory grows
+    with the batch, not with the corpus.
     """
 
     def __init__(self, shards, row_shape: tuple, dtype: np.dtype, again: str):
@@ -256,28 +255,26 @@ class ShardFiles:
         if len(shards) == 0 or self.starts[0] != 0 or (self.starts[1:] != self.stops[:-1]).any():
             raise DataError(f"{self.paths[0].parent}: the manifest's row ranges do not tile.")
         self.row_shape, self.dtype, self.again = row_shape, dtype, again
-        row_bytes = math.prod(row_shape) * dtype.itemsize
-        self.remap_rows = max(1, REMAP_BYTES // (row_bytes + FAULT_AROUND_BYTES))
-        self.rows_read = 0
-        self.maps = self._open()
+        self.row_bytes = math.prod(row_shape) * dtype.itemsize
+        self.offsets = [self._data_offset(*shard) for shard in shards]
+        self.files = [open(path, "rb", buffering=0) for path in self.paths]  # noqa: SIM115
 
-    def _open(self) -> list[np.ndarray]:
-        maps = []
-        for path, start, stop in zip(self.paths, self.starts, self.stops, strict=True):
-            try:
-                array = np.load(path, mmap_mode="r")
-            except FileNotFoundError:
-                raise DataError(f"{path}: shard missing: {self.again}.") from None
-            except (ValueError, OSError, EOFError) as error:
-                raise DataError(f"{path}: shard damaged ({error}): {self.again}.") from None
-            expected = (int(stop - start), *self.row_shape)
-            if array.shape != expected or array.dtype != self.dtype:
-                raise DataError(
-                    f"{path}: shard holds {array.dtype} {array.shape}, the manifest says "
-                    f"{self.dtype} {expected}: {self.again}."
-                )
-            maps.append(array)
-        return maps
+    def _data_offset(self, path: Path, start: int, stop: int) -> int:
+        """Where the rows of shard ``path`` begin in its file, once its header (shape and
+        dtype) and size are checked."""
+        try:
+            array = np.load(path, mmap_mode="r")  # reads the header; maps, reads no row
+        except FileNotFoundError:
+            raise DataError(f"{path}: shard missing: {self.again}.") from None
+        except (ValueError, OSError, EOFError) as error:
+            raise DataError(f"{path}: shard damaged ({error}): {self.again}.") from None
+        expected = (int(stop - start), *self.row_shape)
+        if array.shape != expected or array.dtype != self.dtype:
+            raise DataError(
+                f"{path}: shard holds {array.dtype} {array.shape}, the manifest says "
+                f"{self.dtype} {expected}: {self.again}."
+            )
+        return array.offset
 
     @property
     def rows(self) -> int:
@@ -285,15 +282,15 @@ class ShardFiles:
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """The corpus rows ``rows`` (int, in range), in that order: ``(len(rows), *row_shape)``."""
-        shard = np.searchsorted(self.stops, rows, side="right")
-        local = rows - self.starts[shard]
+        shards = np.searchsorted(self.stops, rows, side="right")
         out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
-        for number in np.unique(shard):
-            where = shard == number
-            out[where] = self.maps[number][local[where]]
-        self.rows_read += len(rows)
-        if self.rows_read >= self.remap_rows:
-            self.maps, self.rows_read = self._open(), 0
+        places = out.reshape(len(rows), -1).view(np.uint8)  # one row's bytes each
+        size = self.row_bytes
+        for place, shard, row in zip(places, shards.tolist(), rows.tolist(), strict=True):
+            file = self.files[shard]
+            file.seek(self.offsets[shard] + (row - int(self.starts[shard])) * size)
+            if file.readinto(place) != size:
+                raise DataError(f"{self.paths[shard]}: shard cut short: {self.again}.")
         return out
 
 
