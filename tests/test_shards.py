@@ -222,3 +222,17 @@ def test_an_interrupted_write_leaves_no_folder_that_looks_whole(
     assert not list(folder.glob(".*partial*"))
     with pytest.raises(DataError, match="interrupted"):
         shards.open_shards(folder)
+
+
+@pytest.mark.shared_data
+def test_the_shards_command_writes_a_folder_training_can_open(shared_data, tmp_path, capsys):
+    from helpers import cli
+
+    out = tmp_path / "shards"
+    args = ["shards", "--data-dir", str(shared_data), "--model", "lstm", "--out", str(out)]
+    assert cli.main(args) == 0
+    assert "labelled" in capsys.readouterr().out
+    corpus = shards.open_shards(out)
+    assert corpus.manifest["kind"] == "flat" and corpus.manifest["parse"]["records"] == 9659
+    assert cli.main(["shards", "--source", "imdb", "--out", str(out)]) == 2
+    assert "SNAP review files" in capsys.readouterr().err
