@@ -93,6 +93,42 @@ def run_data(args) -> int:
     return 0
 
 
+def add_shards_command(commands) -> None:
+    shards = commands.add_parser(
+        "shards",
+        help="encode a review file larger than memory into shards on disk",
+        description="Stream a SNAP review file, label and encode it with a model config's "
+        "text settings, and write shards that training reads batch by batch "
+        "(helpers.shards; docs/scaling.md).",
+    )
+    add_source_arguments(shards)
+    shards.add_argument("--model", choices=("lstm", "han"), default="lstm")
+    shards.add_argument("--config", default="tuned", help="named config of --model")
+    shards.add_argument("--chunk-size", type=int, default=10_000, help="reviews encoded at once")
+    shards.add_argument("--out", required=True, help="folder for the shards")
+    shards.set_defaults(run=run_shards)
+
+
+def run_shards(args) -> int:
+    from helpers.data import locate, source_spec
+    from helpers.models import named_config
+    from helpers.shards import write_shards
+
+    if source_spec(args.source).format != "snap":
+        raise DataError(f"shards read SNAP review files (finefoods, gourmet), not {args.source!r}")
+    found = locate(args.source, args.path, args.data_dir)
+    corpus = write_shards(
+        named_config(args.model, args.config), found, args.out, args.labels,
+        chunk_size=args.chunk_size, source=args.source,
+    )  # fmt: skip
+    manifest = corpus.manifest
+    print(
+        f"{manifest['parse']['records']:,} records, {len(corpus):,} labelled {manifest['labels']}"
+    )
+    print(f"wrote {len(manifest['shards'])} shards of {manifest['kind']} ids to {args.out}")
+    return 0
+
+
 def add_run_command(commands) -> None:
     from helpers.series import PRESETS
 
@@ -421,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_run_command(commands)
     add_data_command(commands)
+    add_shards_command(commands)
     add_model_commands(commands)
     add_backend_commands(commands)
     return parser

@@ -21,8 +21,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -177,16 +179,8 @@ def _snap_records(
         yield start, record
 
 
-def parse_snap(
-    path: str | Path, encoding: str = "latin-1", source: str = "finefoods", progress: bool = True
-):
-    """Parse SNAP/Internet Archive ``key: value`` review records (9 or 11 lines).
-
-    Returns ``(DataFrame[COLUMNS], ParseReport)``. The file is streamed, so only
-    the kept reviews are held in memory. ``progress`` shows bars (reading, cleaning)
-    when a step lasts more than ``BAR_DELAY`` seconds: the full file, not the sample.
-    """
-    path = Path(path)
+def _check_snap_header(path: Path, encoding: str) -> None:
+    """Refuse, in one line, a file that does not start like a SNAP reviews file."""
     with _open_text(path, encoding) as handle:
         try:
             first = handle.readline(200)
@@ -197,9 +191,10 @@ def parse_snap(
             f"{path}: does not look like a SNAP reviews file (its first line should start "
             f"'product/productId:', found {first[:40]!r}). Wrong file, or wrong --encoding?"
         )
-    report = ParseReport(source=source, path=str(path))
-    rows = []
-    started = time.perf_counter()
+
+
+def _snap_rows(path: Path, encoding: str, report: ParseReport, progress: bool) -> Iterator[tuple]:
+    """One ``COLUMNS`` tuple per usable record, uncleaned; counts the rest in ``report``."""
     try:
         for line, record in _snap_records(path, encoding, progress):
             report.records += 1
@@ -213,11 +208,86 @@ def parse_snap(
             except ValueError:
                 report.drop("non-numeric score", f"{where}: {score!r}")
                 continue
-            rows.append((str(report.records), text, record.get("review/summary", ""), rating, None))
+            yield (str(report.records), text, record.get("review/summary", ""), rating, None)
     except STREAM_ERRORS as error:
         raise _damaged(path, error) from error
+
+
+def parse_snap(
+    path: str | Path, encoding: str = "latin-1", source: str = "finefoods", progress: bool = True
+):
+    """Parse SNAP/Internet Archive ``key: value`` review records (9 or 11 lines).
+
+    Returns ``(DataFrame[COLUMNS], ParseReport)``. The file is streamed, so only
+    the kept reviews are held in memory. ``progress`` shows bars (reading, cleaning)
+    when a step lasts more than ``BAR_DELAY`` seconds: the full file, not the sample.
+    """
+    path = Path(path)
+    _check_snap_header(path, encoding)
+    report = ParseReport(source=source, path=str(path))
+    started = time.perf_counter()
+    rows = list(_snap_rows(path, encoding, report, progress))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return _finish(frame, report, started, progress)
+
+
+def stream_snap(
+    path: str | Path,
+    encoding: str = "latin-1",
+    source: str = "finefoods",
+    chunk_size: int = 50_000,
+    progress: bool = True,
+) -> tuple[Iterator[pd.DataFrame], ParseReport]:
+    """``parse_snap`` for files too big to hold: ``(chunks, report)``.
+
+    ``chunks`` yields ``DataFrame[COLUMNS]`` of up to ``chunk_size`` reviews each, in file
+    order, cleaned and filtered as ``parse_snap``'s table is: the chunks together hold
+    exactly its rows. Only one chunk's texts are in memory at a time; duplicates are
+    found by a 64-bit hash of each text kept so far (8 bytes a review, see
+    ``SeenTexts``). ``report`` fills in as the chunks are read and is complete, and its
+    checks made, once they are exhausted.
+    """
+    path = Path(path)
+    _check_snap_header(path, encoding)
+    report = ParseReport(source=source, path=str(path))
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        started, seen = time.perf_counter(), SeenTexts()
+        rows = _snap_rows(path, encoding, report, progress)
+        while batch := list(islice(rows, chunk_size)):
+            frame = _drop_unusable(_cleaned(pd.DataFrame(batch, columns=COLUMNS)), report, seen)
+            report.kept += len(frame)
+            if report.kept == len(frame):
+                _check_encoding(frame, report)
+            yield frame
+        report.seconds = time.perf_counter() - started
+        _check_counts(report)
+
+    return chunks(), report
+
+
+class SeenTexts:
+    """The texts kept so far, as a sorted array of 64-bit hashes (8 bytes a text).
+
+    Two different texts share a hash with odds of about n² / 2⁶⁵ (one in ten million for
+    two million texts); the hash is Python's, which changes between processes, so the
+    record is good for one streaming pass only.
+    """
+
+    def __init__(self):
+        self.hashes = np.empty(0, dtype=np.int64)
+
+    def duplicated(self, texts: pd.Series) -> pd.Series:
+        """Bool per text: True if an earlier text in ``texts`` or one seen before is equal.
+        The others are added to what has been seen."""
+        hashes = np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts))
+        repeated = pd.Series(hashes).duplicated().to_numpy().copy()
+        if len(self.hashes):
+            places = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+            repeated |= self.hashes[places] == hashes
+        new = np.sort(hashes[~repeated])
+        self.hashes = np.insert(self.hashes, np.searchsorted(self.hashes, new), new)
+        return pd.Series(repeated, index=texts.index)
 
 
 def parse_csv(
@@ -353,6 +423,16 @@ def parse_imdb_tar(path: str | Path, source: str = "imdb", progress: bool = True
 
 def _finish(frame: pd.DataFrame, report: ParseReport, started: float, progress: bool = False):
     """Clean texts, drop empties and duplicates, check the file made sense."""
+    frame = _drop_unusable(_cleaned(frame, progress), report)
+    report.kept = len(frame)
+    report.seconds = time.perf_counter() - started
+    _check_counts(report)
+    _check_encoding(frame, report)
+    return frame, report
+
+
+def _cleaned(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
+    """``frame`` with its texts and summaries cleaned (``clean_text``) and typed columns."""
     frame = frame.copy()
     texts = tqdm(
         frame["text"], desc="cleaning", unit="review", disable=not progress, delay=BAR_DELAY
@@ -361,17 +441,27 @@ def _finish(frame: pd.DataFrame, report: ParseReport, started: float, progress: 
     frame["summary"] = frame["summary"].map(clean_text)
     frame["rating"] = frame["rating"].astype("float64")
     frame["given_label"] = frame["given_label"].astype("Int8")
+    return frame
+
+
+def _drop_unusable(
+    frame: pd.DataFrame, report: ParseReport, seen: SeenTexts | None = None
+) -> pd.DataFrame:
+    """Drop empty texts and repeated ones (of an earlier row, or of one in ``seen``)."""
+    duplicated = seen.duplicated if seen is not None else lambda texts: texts.duplicated()
     for reason, unusable in (
         ("empty text", lambda f: f["text"] == ""),
-        ("duplicate text", lambda f: f["text"].duplicated()),
+        ("duplicate text", lambda f: duplicated(f["text"])),
     ):
         rows = unusable(frame)
         if rows.any():
             report.drop(reason, f"id {frame.loc[rows, 'id'].iloc[0]}", int(rows.sum()))
             frame = frame[~rows]
-    frame = frame.reset_index(drop=True)
-    report.kept = len(frame)
-    report.seconds = time.perf_counter() - started
+    return frame.reset_index(drop=True)
+
+
+def _check_counts(report: ParseReport) -> None:
+    """Refuse a file whose records are mostly bad, or that has no usable review."""
     bad = report.dropped["malformed record"] + report.dropped["non-numeric score"]
     if report.records and bad > MAX_BAD_SHARE * report.records:
         first_bad = report.examples.get("malformed record") or report.examples["non-numeric score"]
@@ -380,11 +470,14 @@ def _finish(frame: pd.DataFrame, report: ParseReport, started: float, progress: 
             f"non-numeric score (first: {first_bad}). "
             f"Is this the right file for source {report.source!r}?"
         )
-    if frame.empty:
+    if not report.kept:
         raise DataError(f"{report.path}: no usable reviews in the file ({report.records} records).")
+
+
+def _check_encoding(frame: pd.DataFrame, report: ParseReport) -> None:
+    """Refuse UTF-8 text read as Latin-1, judged on the first 2,000 texts."""
     if frame["text"].head(2000).str.contains(_MOJIBAKE).mean() > 0.02:
         raise DataError(
             f"{report.path}: texts contain UTF-8 read as Latin-1 ('Ã©'-style characters). "
             f"Pass --encoding utf-8."
         )
-    return frame, report

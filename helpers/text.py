@@ -14,7 +14,7 @@ import json
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from itertools import chain
 from pathlib import Path
@@ -121,9 +121,13 @@ class Vocabulary:
     @classmethod
     def fit(cls, token_lists: Iterable[Sequence[str]], num_words: int) -> "Vocabulary":
         """Keep the ``num_words - 2`` most frequent tokens: ``num_words`` embedding rows."""
+        return cls.from_counts(Counter(chain.from_iterable(token_lists)), num_words)
+
+    @classmethod
+    def from_counts(cls, frequency: Mapping[str, int], num_words: int) -> "Vocabulary":
+        """:meth:`fit` from counts already made: ``frequency[word]`` tokens of ``word``."""
         if num_words < 3:
             raise ValueError(f"num_words={num_words}: need padding, OOV and at least one word")
-        frequency = Counter(chain.from_iterable(token_lists))
         ranked = sorted(frequency.items(), key=lambda item: (-item[1], item[0]))
         kept = ranked[: num_words - 2]
         left_out = sum(frequency.values()) - sum(count for _, count in kept)
@@ -160,6 +164,44 @@ class Vocabulary:
     @classmethod
     def from_dict(cls, data: dict) -> "Vocabulary":
         return cls(data["words"], data["counts"])
+
+
+class WordNumbering:
+    """Ids given in order of first sight, with a count per id: a vocabulary in the making.
+
+    It stands in for a :class:`Vocabulary` in a :class:`TextEncoder`, so a corpus too big
+    to hold is encoded in one streaming pass, chunk by chunk, before its vocabulary is
+    known (``helpers.shards``): padding, truncation and sentences do not depend on which
+    id a word has, only on how many words there are. Once every text has been read,
+    :meth:`vocabulary` ranks the counts as :meth:`Vocabulary.fit` does and returns the
+    table that turns these provisional ids into the vocabulary's. Unlike a Vocabulary it
+    keeps every distinct word seen (a dict entry each) and counts the words of every text
+    it encodes, so encode each text once.
+    """
+
+    def __init__(self):
+        self.index = {word: i for i, word in enumerate(RESERVED)}
+        self.frequency: Counter = Counter()  # provisional id -> tokens seen
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Provisional ids of ``tokens``, a new one for each word not seen before."""
+        index = self.index
+        ids = [index.setdefault(token, len(index)) for token in tokens]
+        self.frequency.update(ids)
+        return ids
+
+    def vocabulary(self, num_words: int) -> tuple[Vocabulary, np.ndarray]:
+        """``(vocabulary, renumbering)``: the vocabulary :meth:`Vocabulary.fit` would fit
+        on the tokens seen, and int32 ``(provisional ids,)`` mapping each provisional id
+        to its id there (``OOV`` for the words left out, ``PAD`` stays ``PAD``)."""
+        words = list(self.index)[len(RESERVED) :]
+        counts = {word: self.frequency[self.index[word]] for word in words}
+        vocabulary = Vocabulary.from_counts(counts, num_words)
+        get = vocabulary.index.get
+        renumbering = np.fromiter(
+            (get(word, OOV) for word in self.index), dtype=np.int32, count=len(self.index)
+        )
+        return vocabulary, renumbering
 
 
 @dataclass(frozen=True)

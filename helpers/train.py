@@ -119,16 +119,22 @@ class TrainingData:
 
 def training_data(config, ids, labels, lengths, seed: int = 0, validation_share: float = 0.1):
     """Batches as ``config``'s recipe lays them out, with a stratified ``validation_share``
-    of the documents held out for validation (none when 0)."""
+    of the documents held out for validation (none when 0). ``ids``: an array, or the
+    shards of a corpus on disk (``helpers.shards.ShardedIds``: rows are read per batch)."""
     labels = np.asarray(labels)
     fit_rows, validation = np.arange(len(labels)), None
     if validation_share:
         fit_rows, held = validation_rows(labels, validation_share, seed)
         validation = fast.training_batches(
-            config, ids[held], labels[held], lengths[held], seed=seed + 1, reshuffle=False
+            config,
+            ids.take(held, axis=0),
+            labels[held],
+            lengths[held],
+            seed=seed + 1,
+            reshuffle=False,
         ).fit_input()
     batches = fast.training_batches(
-        config, ids[fit_rows], labels[fit_rows], lengths[fit_rows], seed=seed
+        config, ids.take(fit_rows, axis=0), labels[fit_rows], lengths[fit_rows], seed=seed
     )
     packed = isinstance(batches, fast.PackedBatches)
     return TrainingData(batches.fit_input(), validation, packed, batches)

@@ -46,3 +46,39 @@ def test_the_tuned_comparison_trains_both_recipes(shared_data, tmp_path):
     for name in ("padded", "fast"):
         assert 0.5 < column[f"{name} accuracy"] <= 1 and column[f"{name} s/epoch"] > 0
     assert column["speed-up"] > 0
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_corpus_memory_measures_both_paths_in_fresh_processes(shared_data, tmp_path):
+    """benchmarks/corpus_memory.py on the real sample: the sharded and the in-memory path
+    read the same reviews and batches; each row has its seconds and its own peak."""
+    corpus_memory = load_benchmark("corpus_memory")
+    sample = shared_data / "finefoods_sample.txt.gz"
+    rows = corpus_memory.run([sample], tmp_path, in_memory=1)
+    sharded, in_memory = rows
+    assert (sharded["path"], in_memory["path"]) == ("sharded", "in-memory")
+    for key in ("records", "reviews", "batches", "words read"):
+        assert sharded[key] == in_memory[key] > 0
+    for row in rows:
+        assert row["encode s"] > 0 and row["peak MB"] >= row["encode MB"] >= row["imports MB"] > 0
+    assert not (tmp_path / sample.name).exists()  # the shards are removed once measured
+    table = corpus_memory.markdown_table(rows)
+    assert "| sharded | 9,659 |" in table and "processor:" in table
+    assert "one sharded size only" in corpus_memory.verdict(rows)
+
+
+def test_the_scaling_model_counts_ring_traffic_and_finds_where_it_stops_paying():
+    scaling = load_benchmark("scaling_model")
+    ethernet = next(link for link in scaling.LINKS if "GbE" in link.name)
+    assert scaling.allreduce_s(1_000_000, 1, ethernet) == 0
+    # 2 (N - 1) / N of 4 MB at 3.125 GB/s, plus 2 (N - 1) messages of 30 µs
+    assert scaling.allreduce_s(1_000_000, 4, ethernet) == pytest.approx(6e6 / 3.125e9 + 180e-6)
+    step = 0.009
+    best = scaling.largest_paying(1_000_000, step, ethernet)
+    assert scaling.share(1_000_000, step, best, ethernet) <= scaling.LIMIT
+    assert scaling.share(1_000_000, step, best + 1, ethernet) > scaling.LIMIT
+    from helpers.models import named_config
+
+    # 64 reviews x 300 words x 2 directions x 4 gates x 100 x (100 + 100) x 2 x 3
+    assert scaling.step_flops(named_config("lstm", "tuned")) == 64 * 300 * 2 * 4 * 100 * 200 * 6
