@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from helpers.backend import BackendError
+from helpers.backend import BackendError, start_keras_quietly
 from helpers.data import LABEL_SCHEMES, SOURCES, DataError
 
 
@@ -364,6 +364,7 @@ def run_bench(args) -> int:
     from helpers import bench
 
     cases = bench.cases_for(args.backends, args.models, args.masks, args.recipes)
+    start_keras_quietly()  # after cases_for, which picks this process's backend
     if args.split:
         data = bench.data_from_split(args.split, args.docs, args.seed, args.test_docs)
     else:
@@ -426,9 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that run Keras in this process. Keras starts before the command runs,
+# with TensorFlow's C++ start-up lines held back (``backend.start_keras_quietly``), so
+# anything that must precede the backend's first look at the devices (environment
+# variables such as CUDA_VISIBLE_DEVICES) belongs before this. ``bench`` starts Keras
+# itself, once it has chosen the backend of its own process (``bench.parent_backend``).
+KERAS_COMMANDS = ("train", "evaluate", "predict")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in KERAS_COMMANDS:
+            start_keras_quietly()
         return args.run(args)
     except (DataError, BackendError) as error:  # includes train.ModelError
         print(f"error: {error}", file=sys.stderr)
