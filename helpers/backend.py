@@ -299,14 +299,18 @@ def start_keras_quietly() -> None:
     start-up chatter of TensorFlow's C++ core held back (``quiet_native_startup``).
 
     Everything that chatter comes from happens here, once per process: loading the
-    library, looking for a GPU (cuInit), and oneDNN's note on boolean ops. The notebooks
-    (``activate``), the command line and the benchmark's cases call it before their
-    first Keras work. A Python error inside (a broken install) still shows, traceback
-    and all.
+    library, looking for a GPU (cuInit), and oneDNN's note on boolean ops. TensorFlow
+    is loaded wherever it is installed, whatever the backend, because Keras loads it
+    anyway on JAX and PyTorch too (``keras.utils.set_random_seed`` seeds it). The
+    notebooks (``activate``), the command line and the benchmark's cases call this
+    before their first Keras work. A Python error inside (a broken install) still
+    shows, traceback and all.
     """
     with quiet_native_startup():
         import keras
 
+        if is_installed("tensorflow"):
+            import tensorflow  # noqa: F401
         gpu_names(keras.backend.backend())
         _provoke_onednn_bool_note()
 

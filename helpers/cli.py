@@ -372,7 +372,7 @@ def _config_changes(pairs: list[str]) -> dict:
 def run_bench(args) -> int:
     import pandas as pd
 
-    from helpers import bench
+    from helpers import bench, bench_report
 
     cases = bench.cases_for(args.backends, args.models, args.masks, args.recipes)
     start_keras_quietly()  # after cases_for, which picks this process's backend
@@ -389,7 +389,7 @@ def run_bench(args) -> int:
         timeout=args.timeout,
     )  # fmt: skip
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(bench.summary_table(frame).to_string(index=False))
+        print(bench_report.summary_table(frame).to_string(index=False))
     print(f"wrote {args.out}/results.csv and results.json")
     return 0 if (frame["status"] == "ok").all() else 1
 
