@@ -70,7 +70,7 @@ def check_targets(frame: pd.DataFrame, on_gpu: bool = True) -> list[tuple[bool, 
             f"(target < {limit:g} s)",
         ))  # fmt: skip
         compiles = tuned.get("jax_compiles")
-        compiled = "" if pd.isna(compiles) else f", {int(compiles)} programs compiled by JAX"
+        compiled = "" if pd.isna(compiles) else f", JAX compiled {int(compiles)}×"
         warmup = tuned["warmup_seconds"]
         checks.append((
             not math.isnan(warmup) and warmup < MAX_WARMUP_SECONDS,

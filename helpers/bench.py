@@ -58,6 +58,7 @@ from helpers.backend import (
     check_backend_request,
     cpu_name,
     is_installed,
+    start_keras_quietly,
     use_backend,
 )
 from helpers.bench_worker import run_one
@@ -315,11 +316,17 @@ def parent_backend(backends: list[str]) -> str | None:
     box), an unset ``KERAS_BACKEND`` would make that import fail, so the first installed
     backend among ``backends`` is used instead. Returns the backend chosen here, or None
     when ``KERAS_BACKEND`` is set, TensorFlow is installed, or Keras is already imported.
+    Keras then starts with TensorFlow's start-up lines held back (``start_keras_quietly``;
+    a notebook has done so already).
     """
-    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules or is_installed("tensorflow"):
+    if "keras" in sys.modules:
         return None
-    installed = [backend for backend in backends if is_installed(backend)]
-    return use_backend(installed[0]) if installed else None
+    chosen = None
+    if "KERAS_BACKEND" not in os.environ and not is_installed("tensorflow"):
+        installed = [backend for backend in backends if is_installed(backend)]
+        chosen = use_backend(installed[0]) if installed else None
+    start_keras_quietly()
+    return chosen
 
 
 def run_benchmark(
@@ -396,7 +403,8 @@ def run_benchmark(
 def _one_line(row: dict) -> str:
     if row["status"] != "ok":
         return f"failed: {row['reason']}"
-    compiles = f", {row['jax_compiles']} programs compiled" if row.get("jax_compiles") else ""
+    compiles = row.get("jax_compiles")
+    compiles = f", {compiles} program{'s' * (compiles != 1)} compiled" if compiles else ""
     return (
         f"{row['seconds_median']:.3g} s per epoch ({row['seconds_min']:.3g}–"
         f"{row['seconds_max']:.3g}), warm-up {row['warmup_seconds']:.3g} s{compiles}, "

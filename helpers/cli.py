@@ -375,7 +375,6 @@ def run_bench(args) -> int:
     from helpers import bench, bench_report
 
     cases = bench.cases_for(args.backends, args.models, args.masks, args.recipes)
-    start_keras_quietly()  # after cases_for, which picks this process's backend
     if args.split:
         data = bench.data_from_split(args.split, args.docs, args.seed, args.test_docs)
     else:
@@ -442,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
 # with TensorFlow's C++ start-up lines held back (``backend.start_keras_quietly``), so
 # anything that must precede the backend's first look at the devices (environment
 # variables such as CUDA_VISIBLE_DEVICES) belongs before this. ``bench`` starts Keras
-# itself, once it has chosen the backend of its own process (``bench.parent_backend``).
+# the same way itself, once it has chosen its own process's backend (``bench.parent_backend``).
 KERAS_COMMANDS = ("train", "evaluate", "predict")
 
 

@@ -163,3 +163,22 @@ def test_the_quiet_command_line_still_shows_real_errors(saved_models, tmp_path):
     )
     assert broken.returncode == 1
     assert "Traceback" in broken.stderr and "RuntimeError: a broken Keras install" in broken.stderr
+
+
+@needs_tensorflow
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_the_benchmark_and_its_cases_write_no_tensorflow_startup_lines(shared_data, tmp_path):
+    """``python -m helpers bench``: the parent (which encodes the data with Keras) writes
+    only its bar to stderr, and a case's log holds no start-up lines either."""
+    sizes = ["--set", "units=4", "--set", "embedding_dim=8", "--set", "max_words=40"]
+    done = run_cli(
+        "bench", "--backends", "tensorflow", "--models", "lstm", "--masks", "off",
+        "--recipes", "padded", "--data-dir", shared_data, "--docs", "32", "--test-docs", "20",
+        "--repeats", "1", "--warmup", "0", "--out", tmp_path, *sizes,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "LSTM · tensorflow · mask off: " in done.stdout
+    assert own_lines(done.stderr) == [], done.stderr[-3000:]
+    log = (tmp_path / "cases" / "lstm-tensorflow-nomask" / "log.txt").read_text()
+    assert own_lines(log) == [], log[-3000:]
