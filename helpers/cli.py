@@ -348,10 +348,8 @@ def run_backends(args) -> int:
     print(backend.format_report(rows))
     row = next(row for row in rows if row["name"] == wanted)
     if row["status"] != "ok":
-        which = "the backend asked for" if args.backend else "the active backend"
-        if not args.backend:
-            which += " ($KERAS_BACKEND, default tensorflow)"
-        print(f"error: {wanted}, {which}, is {row['status']}", file=sys.stderr)
+        which = "asked for" if args.backend else "active ($KERAS_BACKEND, default tensorflow)"
+        print(f"error: {wanted}, the backend {which}, is {row['status']}", file=sys.stderr)
         return 1
     return 0
 
@@ -437,11 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The commands that run Keras in this process. Keras starts before the command runs,
-# with TensorFlow's C++ start-up lines held back (``backend.start_keras_quietly``), so
-# anything that must precede the backend's first look at the devices (environment
-# variables such as CUDA_VISIBLE_DEVICES) belongs before this. ``bench`` starts Keras
-# the same way itself, once it has chosen its own process's backend (``bench.parent_backend``).
+# Commands that run Keras here: it starts before them, TensorFlow's C++ start-up lines held
+# back (``backend.start_keras_quietly``; ``bench`` does so in ``bench.parent_backend``), so
+# what must precede a first look at the devices (e.g. CUDA_VISIBLE_DEVICES) comes before.
 KERAS_COMMANDS = ("train", "evaluate", "predict")
 
 

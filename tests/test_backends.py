@@ -143,7 +143,7 @@ def test_backends_on_a_one_backend_install_lists_the_others_and_succeeds(only_te
     "args, env, says",
     [
         (["backends", "--backend", "jax"], {}, "jax, the backend asked for, is not installed"),
-        (["backends"], {"KERAS_BACKEND": "torch"}, "torch, the active backend "
+        (["backends"], {"KERAS_BACKEND": "torch"}, "torch, the backend active "
          "($KERAS_BACKEND, default tensorflow), is not installed"),
     ],
 )  # fmt: skip
