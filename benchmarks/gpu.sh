@@ -6,16 +6,14 @@
 #   bash benchmarks/gpu.sh [DATA_DIR]         on a machine with an NVIDIA GPU
 #   bash benchmarks/gpu.sh --cpu [DATA_DIR]   a dry run on a CPU at tiny sizes (the tests')
 #
-# It runs in the repository root, wherever it is called from. DATA_DIR holds the raw
-# review file (default: $REVIEWS_DATA_DIR, else data/raw, else it is downloaded;
-# relative to the repository root). Python: .venv/bin/python, the one `GPU=1 BACKEND=jax make run` builds,
-# else $PYTHON, else python3. GPU_CHECK_CPU=1 is --cpu. BACKENDS=jax,torch limits the
-# backends (default: every installed one); OUT is the output folder (default output/gpu),
-# TIMEOUT the seconds a case may run (default 1800). Exit status: 0 when every target
-# passes, 1 when one fails, 2 when the check cannot run (no GPU visible).
+# DATA_DIR holds the raw review file (default: $REVIEWS_DATA_DIR, else data/raw, else it
+# is downloaded). Python: $PYTHON, else .venv/bin/python (the one `GPU=1 BACKEND=jax
+# make run` builds), else python3. GPU_CHECK_CPU=1 is --cpu. BACKENDS=jax,torch limits
+# the backends (default: every installed one); OUT is the output folder (default
+# output/gpu in the repository), TIMEOUT the seconds a case may run (default 1800).
+# Exit status: 0 when every target passes, 1 when one fails, 2 when the check cannot
+# run (no GPU visible).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" # this clone's helpers
 
 dry_run=${GPU_CHECK_CPU:-}
 if [[ ${1:-} == --cpu ]]; then
@@ -23,12 +21,21 @@ if [[ ${1:-} == --cpu ]]; then
     shift
 fi
 data_dir=${1:-${REVIEWS_DATA_DIR:-}}
-out=${OUT:-output/gpu}
-if [[ -x .venv/bin/python ]]; then
-    python=.venv/bin/python
-else
-    python=${PYTHON:-python3}
+if [[ -d $data_dir ]]; then
+    data_dir=$(cd "$data_dir" && pwd)
 fi
+out=${OUT:-}
+if [[ -n $out && $out != /* ]]; then
+    out=$PWD/$out
+fi
+cd "$(dirname "${BASH_SOURCE[0]}")/.." # the repository root, wherever this is called from
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" # this clone's helpers
+out=${out:-output/gpu}
+python=${PYTHON:-}
+if [[ -z $python && -x .venv/bin/python ]]; then
+    python=.venv/bin/python
+fi
+python=${python:-python3}
 
 if [[ -z $dry_run ]]; then
     gpus=$(nvidia-smi -L 2>/dev/null | grep '^GPU ' || true)

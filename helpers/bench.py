@@ -69,8 +69,7 @@ RECIPES = ("padded", "fast", "bucketed", "auto")  # helpers.configs.RECIPES
 RESULT_COLUMNS = [
     "case", "backend", "model", "mask", "recipe", "status", "reason", "device",
     "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "jax_compiles",
-    "docs_per_second",
-    "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
+    "docs_per_second", "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
     "docs", "unique_docs", "test_docs", "batch_size", "epochs", "warmup", "repeats",
     "padding", "jit_compile", "epoch_seconds", "wall_seconds",
     "keras", "backend_version", "note",

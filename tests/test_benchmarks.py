@@ -4,6 +4,7 @@ padding.py --tuned, and gpu.sh with its targets (gpu_targets.py)."""
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -123,7 +124,7 @@ def test_the_gpu_script_runs_end_to_end_as_a_dry_run_on_a_cpu(shared_data, tmp_p
     from helpers.backend import LIVE_BACKENDS, is_installed
 
     backend = "jax" if is_installed("jax") else next(b for b in LIVE_BACKENDS if is_installed(b))
-    env = {**os.environ, "BACKENDS": backend, "OUT": str(tmp_path)}
+    env = {**os.environ, "BACKENDS": backend, "OUT": str(tmp_path), "PYTHON": sys.executable}
     done = subprocess.run(
         ["bash", str(GPU_SCRIPT), "--cpu", str(shared_data)],
         env=env, capture_output=True, text=True, timeout=1800,
