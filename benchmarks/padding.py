@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="epochs for --tuned")
     args = parser.parse_args()
 
-    from helpers import bench
+    from helpers import bench, bench_report
 
     if args.tuned:
         if not args.data_dir:
@@ -67,7 +67,7 @@ def main() -> None:
         print(table.to_string())
         return
     if args.results:
-        print(pairs(bench.read_results(args.results)).to_string(index=False))
+        print(pairs(bench_report.read_results(args.results)).to_string(index=False))
         return
     if not args.data_dir:
         parser.error("give --data-dir to run the benchmark, or --results to read one")

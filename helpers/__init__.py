@@ -4,7 +4,9 @@ The pipeline flows one way, one module per stage:
 ``parsing`` → ``data`` → ``sentences`` → ``text`` → ``embeddings`` → ``configs`` →
 ``layers`` → ``batches`` → ``fast`` → ``models`` → ``train`` → ``evaluate`` / ``explain``.
 No module imports one further down the chain.
-Notebooks, ``cli``, ``series`` and ``bench`` sit on top and call in.
+Notebooks, ``cli``, ``series`` and the benchmark (``bench``, which runs each case
+through ``bench_worker`` and shows the results with ``bench_report``) sit on top and
+call in.
 
 Importing the package checks ``KERAS_BACKEND`` first, so that asking for a
 backend Keras 3 cannot run (CNTK, Theano) stops with an explanation instead of

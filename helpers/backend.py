@@ -294,12 +294,33 @@ def quiet_known_warnings() -> None:
         tf_logger.addFilter(_not_retracing)
 
 
+def start_keras_quietly() -> None:
+    """Import Keras on the selected backend and let it look for its devices, with the
+    start-up chatter of TensorFlow's C++ core held back (``quiet_native_startup``).
+
+    Everything that chatter comes from happens here, once per process: loading the
+    library, looking for a GPU (cuInit), and oneDNN's note on boolean ops. TensorFlow
+    is loaded wherever it is installed, whatever the backend, because Keras loads it
+    anyway on JAX and PyTorch too (``keras.utils.set_random_seed`` seeds it). The
+    notebooks (``activate``), the command line and the benchmark's cases call this
+    before their first Keras work. A Python error inside (a broken install) still
+    shows, traceback and all.
+    """
+    with quiet_native_startup():
+        import keras
+
+        if is_installed("tensorflow"):
+            import tensorflow  # noqa: F401
+        gpu_names(keras.backend.backend())
+        _provoke_onednn_bool_note()
+
+
 def activate(name: str = "") -> str:
     """Select backend ``name`` (empty: keep ``$KERAS_BACKEND``), import Keras, describe it.
 
     For the first cell of a notebook whose parameters say ``keras_backend = ""``. A
     backend that cannot run stops the notebook with the explanation (``SystemExit``),
-    not a traceback. TensorFlow's start-up chatter is held back (``quiet_native_startup``).
+    not a traceback. TensorFlow's start-up chatter is held back (``start_keras_quietly``).
     """
     try:
         if name:
@@ -308,10 +329,8 @@ def activate(name: str = "") -> str:
             check_backend_request()
     except BackendError as error:
         raise SystemExit(f"error: {error}") from None
-    with quiet_native_startup():
-        line = describe_active()
-        _provoke_onednn_bool_note()
-    return line
+    start_keras_quietly()
+    return describe_active()
 
 
 def _provoke_onednn_bool_note() -> None:

@@ -2,23 +2,14 @@
 
 A *case* is one (backend × model × masking) combination. Keras fixes its backend when
 it is first imported, so every case runs in a fresh child process
-(``python -m helpers.bench SPEC``) with ``KERAS_BACKEND`` set in its environment. The
-parent prepares the data once: it encodes the texts (cached) and writes the arrays to
-an ``.npz`` file that every case of a model loads, so all backends see identical
-inputs and no case pays for tokenising or sentence splitting inside its timing.
-
-Each case builds the model with the seed's settings (the ``"original"`` configs:
-full-length padded batches, no trimming, plain SGD), trains ``warmup + repeats``
-epochs with no validation and no checkpoints, and reports:
-
-- seconds per epoch over the ``repeats`` timed epochs (median, min, max); the first
-  ``warmup`` epochs are excluded because they include graph tracing (TensorFlow) or
-  XLA compilation (JAX), reported separately as ``warmup_seconds``;
-- documents per second (training documents / median epoch seconds);
-- peak memory: the process's maximum resident set (``ru_maxrss``, which includes the
-  libraries) and, on a GPU, the backend's peak device memory;
-- accuracy and ROC AUC on the held-out test reviews after the same number of epochs;
-- the device and the library versions.
+(``python -m helpers.bench_worker SPEC``, which says what a case measures) with
+``KERAS_BACKEND`` set in its environment. This module is the parent: it chooses the
+cases and their configs, and prepares the data once: it encodes the texts (cached) and
+writes the arrays to an ``.npz`` file that every case of a model loads, so all backends
+see identical inputs and no case pays for tokenising or sentence splitting inside its
+timing. Each case builds the model with the seed's settings (the ``"original"``
+configs: full-length padded batches, no trimming, plain SGD). ``helpers.bench_report``
+reads the results back as tables and a chart.
 
 Masking. "mask off" and "mask on" use these configs (both ``recipe="padded"``, the
 seed's Keras masks, as the fast recipe would hide the difference):
@@ -52,17 +43,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from helpers.backend import (
     BACKEND_DISTRIBUTIONS,
@@ -70,18 +58,18 @@ from helpers.backend import (
     check_backend_request,
     cpu_name,
     is_installed,
-    library_versions,
-    peak_memory_mb,
+    start_keras_quietly,
     use_backend,
 )
-from helpers.compat import SMALLEST_BATCH, says_out_of_memory
+from helpers.bench_worker import run_one
 from helpers.data import DataError, balanced_sample, binary_labels, load_reviews, read_split
+from helpers.parsing import BAR_DELAY
 
 RECIPES = ("padded", "fast", "bucketed", "auto")  # helpers.configs.RECIPES
 RESULT_COLUMNS = [
     "case", "backend", "model", "mask", "recipe", "status", "reason", "device",
-    "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "docs_per_second",
-    "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
+    "seconds_median", "seconds_min", "seconds_max", "warmup_seconds", "jax_compiles",
+    "docs_per_second", "peak_memory_mb", "gpu_peak_memory_mb", "accuracy", "roc_auc",
     "docs", "unique_docs", "test_docs", "batch_size", "epochs", "warmup", "repeats",
     "padding", "jit_compile", "epoch_seconds", "wall_seconds",
     "keras", "backend_version", "note",
@@ -304,141 +292,7 @@ def prepare_arrays(config, data: BenchData, out_dir: str | Path) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------- one case (child)
-
-
-def run_case(spec: dict) -> dict:
-    """Train one case in this process and measure it; ``spec`` is written by the parent.
-
-    Must run in a process whose ``KERAS_BACKEND`` is ``spec["backend"]`` (the parent
-    sets it). Returns the measurements as one flat dict (see ``RESULT_COLUMNS``).
-    """
-    from helpers.backend import active_device, gpu_peak_memory_mb, use_backend
-
-    use_backend(spec["backend"])
-    import keras
-
-    from helpers.backend import resolve_recipe
-    from helpers.evaluate import classification_metrics
-    from helpers.models import compile_model, model_kind
-    from helpers.train import train_model, training_data
-
-    kind = model_kind(spec["model"])
-    arrays = np.load(spec["arrays"])
-    config = kind.config_type.from_dict(spec["config"] | {"num_words": int(arrays["num_words"])})
-    config = resolve_recipe(config)  # "auto": the recipe for this device
-    keras.utils.set_random_seed(spec["seed"])
-    model = compile_model(kind.build(config), config)
-    data = training_data(
-        config, arrays["train_ids"], arrays["train_labels"], arrays["train_lengths"],
-        seed=spec["seed"], validation_share=0,
-    )  # fmt: skip
-    warmup, repeats = spec["warmup"], spec["repeats"]
-    run = train_model(
-        model, config, data, spec["folder"], epochs=warmup + repeats, seed=spec["seed"], verbose=0
-    )
-    seconds = run.history["seconds"].to_numpy()
-    timed = seconds[warmup:]
-    probabilities = model.predict(arrays["test_ids"], batch_size=256, verbose=0)[:, 1]
-    note = ""
-    try:
-        metrics = classification_metrics(arrays["test_labels"], probabilities)
-    except ValueError as error:  # NaN predictions: the timing still counts
-        metrics, note = {"accuracy": math.nan, "roc_auc": math.nan}, str(error)
-    versions = library_versions(spec["backend"])
-    median = float(np.median(timed))
-    return {
-        "status": "ok",
-        "recipe": config.recipe,
-        "device": active_device(),
-        "seconds_median": round(median, 3),
-        "seconds_min": round(float(timed.min()), 3),
-        "seconds_max": round(float(timed.max()), 3),
-        "warmup_seconds": round(float(sum(seconds[:warmup])), 3),
-        "docs_per_second": round(len(arrays["train_labels"]) / median, 1),
-        "peak_memory_mb": round(peak_memory_mb(), 1),
-        "gpu_peak_memory_mb": gpu_peak_memory_mb(),
-        "accuracy": metrics["accuracy"],
-        "roc_auc": metrics["roc_auc"],
-        "batch_size": config.batch_size,
-        "jit_compile": str(model.jit_compile),
-        "epoch_seconds": [round(float(s), 3) for s in seconds],
-        "keras": versions["keras"],
-        "backend_version": " ".join(v for k, v in versions.items() if k != "keras"),
-        "note": note,
-    }
-
-
-def worker_main(argv: list[str]) -> int:
-    """Child entry point: ``python -m helpers.bench SPEC.json`` writes ``spec["result"]``."""
-    spec = json.loads(Path(argv[0]).read_text())
-    try:
-        result = run_case(spec)
-    except ImportError as error:
-        result = {"status": "failed", "reason": f"not installed: {error}"}
-    except Exception as error:  # a failed case is a result: the parent moves on
-        text = f"{type(error).__name__}: {error}"
-        first = text.splitlines()[0][:300]
-        oom = says_out_of_memory(text)
-        result = {"status": "failed", "reason": f"out of memory ({first})" if oom else first,
-                  "oom": oom}  # fmt: skip
-    Path(spec["result"]).write_text(json.dumps(result, default=float) + "\n")
-    return 0 if result["status"] == "ok" else 1
-
-
-# --------------------------------------------------------------------------- all cases (parent)
-
-
-def _spawn(spec: dict, folder: Path, env: dict | None, timeout: float) -> dict:
-    """Run one case in a child process; a dict with at least ``status`` and ``reason``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    spec_path, result_path = folder / "spec.json", folder / "result.json"
-    result_path.unlink(missing_ok=True)
-    spec_path.write_text(json.dumps(spec | {"result": str(result_path)}, indent=2) + "\n")
-    child_env = {**os.environ, **(env or {}), "KERAS_BACKEND": spec["backend"]}
-    started = time.perf_counter()
-    with open(folder / "log.txt", "w") as log:
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "helpers.bench", str(spec_path)],
-                env=child_env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
-            )  # fmt: skip
-            returncode = done.returncode
-        except subprocess.TimeoutExpired:
-            return {"status": "failed", "reason": f"timed out after {timeout:g} s"}
-    wall = round(time.perf_counter() - started, 1)
-    if result_path.is_file():
-        return json.loads(result_path.read_text()) | {"wall_seconds": wall}
-    lines = (folder / "log.txt").read_text(errors="replace").strip().splitlines()
-    last = lines[-1][:300] if lines else "no output"
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        oom = -returncode == signal.SIGKILL
-        reason = f"killed by {name}" + (" (out of memory?)" if oom else "")
-        return {"status": "failed", "reason": reason, "oom": oom, "wall_seconds": wall}
-    return {
-        "status": "failed",
-        "reason": last,
-        "oom": says_out_of_memory(last),
-        "wall_seconds": wall,
-    }
-
-
-def run_one(spec: dict, folder: Path, env=None, timeout: float = 6 * 3600) -> dict:
-    """``_spawn`` with the out-of-memory advice applied: retry at half the batch size."""
-    notes = []
-    while True:
-        result = _spawn(spec, folder, env, timeout)
-        batch = spec["config"]["batch_size"]
-        if not result.get("oom") or batch // 2 < SMALLEST_BATCH:
-            break
-        notes.append(f"out of memory at batch size {batch}, retried with {batch // 2}")
-        spec = spec | {"config": spec["config"] | {"batch_size": batch // 2}}
-    result.pop("oom", None)
-    if notes:
-        result["note"] = "; ".join([*notes, result.get("note", "")]).strip("; ")
-    result.setdefault("batch_size", spec["config"]["batch_size"])
-    return result
+# --------------------------------------------------------------------------- all cases
 
 
 def write_results(rows: list[dict], settings: dict, out_dir: Path) -> pd.DataFrame:
@@ -461,11 +315,17 @@ def parent_backend(backends: list[str]) -> str | None:
     box), an unset ``KERAS_BACKEND`` would make that import fail, so the first installed
     backend among ``backends`` is used instead. Returns the backend chosen here, or None
     when ``KERAS_BACKEND`` is set, TensorFlow is installed, or Keras is already imported.
+    Keras then starts with TensorFlow's start-up lines held back (``start_keras_quietly``;
+    a notebook has done so already).
     """
-    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules or is_installed("tensorflow"):
+    if "keras" in sys.modules:
         return None
-    installed = [backend for backend in backends if is_installed(backend)]
-    return use_backend(installed[0]) if installed else None
+    chosen = None
+    if "KERAS_BACKEND" not in os.environ and not is_installed("tensorflow"):
+        installed = [backend for backend in backends if is_installed(backend)]
+        chosen = use_backend(installed[0]) if installed else None
+    start_keras_quietly()
+    return chosen
 
 
 def run_benchmark(
@@ -479,7 +339,7 @@ def run_benchmark(
     seed: int = 42,
     timeout: float = 6 * 3600,
     env: dict | None = None,
-    log=print,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Run every case in its own process; returns one row per case (``RESULT_COLUMNS``).
 
@@ -487,6 +347,8 @@ def run_benchmark(
     the configs' (50); ``changes`` overrides config fields for every case (smoke runs);
     ``timeout`` is seconds per case; ``env`` adds environment variables for the children.
     ``results.csv`` and ``results.json`` in ``out_dir`` are rewritten after every case.
+    ``progress`` shows a bar over the cases, with the one running and the time left,
+    and prints one line per case as it ends.
     """
     if repeats < 1 or warmup < 0:
         raise DataError(f"need at least one timed epoch (repeats={repeats}, warmup={warmup})")
@@ -504,7 +366,10 @@ def run_benchmark(
     arrays: dict[str, Path] = {}
     rows: list[dict] = []
     frame = write_results(rows, settings, out)
+    bar = tqdm(total=len(cases), desc="benchmark", unit="case", disable=not progress,
+               delay=BAR_DELAY)  # fmt: skip
     for case, config in zip(cases, configs, strict=True):
+        bar.set_postfix_str(case.label)
         row = {
             "case": case.name, "backend": case.backend, "model": case.model, "mask": case.mask,
             "recipe": case.recipe,
@@ -512,7 +377,6 @@ def run_benchmark(
             "test_docs": len(data.test), "epochs": warmup + repeats, "warmup": warmup,
             "repeats": repeats, "padding": config.padding,
         }  # fmt: skip
-        log(f"{case.label}: running")
         if not is_installed(case.backend):
             install = " ".join(BACKEND_DISTRIBUTIONS[case.backend])
             result = {"status": "failed", "reason": f"not installed (pip install {install})"}
@@ -528,113 +392,21 @@ def run_benchmark(
             result = run_one(spec, out / "cases" / case.name, env, timeout)
         rows.append(row | result)
         frame = write_results(rows, settings, out)
-        log(f"{case.label}: {_one_line(rows[-1])}")
+        if progress:
+            bar.write(f"{case.label}: {_one_line(rows[-1])}")
+        bar.update()
+    bar.close()
     return frame
 
 
 def _one_line(row: dict) -> str:
     if row["status"] != "ok":
         return f"failed: {row['reason']}"
+    compiles = row.get("jax_compiles")
+    compiles = f", {compiles} program{'s' * (compiles != 1)} compiled" if compiles else ""
     return (
         f"{row['seconds_median']:.3g} s per epoch ({row['seconds_min']:.3g}–"
-        f"{row['seconds_max']:.3g}), {row['docs_per_second']:.0f} docs/s, "
-        f"accuracy {row['accuracy']:.3f}, AUC {row['roc_auc']:.3f}"
+        f"{row['seconds_max']:.3g}), warm-up {row['warmup_seconds']:.3g} s{compiles}, "
+        f"{row['docs_per_second']:.0f} docs/s, accuracy {row['accuracy']:.3f}, "
+        f"AUC {row['roc_auc']:.3f}, recipe {row['recipe']}"
     )
-
-
-# --------------------------------------------------------------------------- reading results
-
-
-def read_results(path: str | Path) -> pd.DataFrame:
-    """The rows of a ``results.json`` (or the folder holding it) as a DataFrame."""
-    path = Path(path)
-    path = path / "results.json" if path.is_dir() else path
-    if not path.is_file():
-        raise DataError(f"{path}: no benchmark results here (run `python -m helpers bench`)")
-    cases = json.loads(path.read_text())["cases"]
-    return pd.DataFrame(cases).reindex(columns=RESULT_COLUMNS)
-
-
-def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One readable row per case: seconds per epoch with its spread, throughput, memory,
-    quality, and the reason for a failed case."""
-
-    def spread(row):
-        if row["status"] != "ok":
-            return ""
-        return f"{row['seconds_median']:.3g} ({row['seconds_min']:.3g}–{row['seconds_max']:.3g})"
-
-    table = pd.DataFrame(
-        {
-            "model": frame["model"].str.upper(),
-            "mask": frame["mask"].map({True: "on", False: "off"}),
-            "recipe": frame["recipe"].fillna("padded"),
-            "backend": frame["backend"],
-            "s / epoch (min–max)": frame.apply(spread, axis=1),
-            "warm-up s": frame["warmup_seconds"],
-            "docs / s": frame["docs_per_second"],
-            "peak MB": frame["peak_memory_mb"],
-            "accuracy": frame["accuracy"],
-            "AUC": frame["roc_auc"],
-            "batch": frame["batch_size"],
-            "status": frame["status"].where(
-                frame["status"] == "ok", "failed: " + frame["reason"].astype(str)
-            ),
-        }
-    )
-    return table.fillna("")
-
-
-def speed_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """Median seconds per epoch as (model, mask) × backend, and each over the fastest."""
-    ok = frame[frame["status"] == "ok"]
-    seconds = ok.pivot_table(
-        index=["model", "mask", "recipe"],
-        columns="backend",
-        values="seconds_median",
-        aggfunc="first",
-    )
-    ratios = seconds.div(seconds.min(axis=1), axis=0).round(1)
-    return pd.concat({"s / epoch": seconds.round(2), "× fastest": ratios}, axis=1)
-
-
-def plot_benchmark(frame: pd.DataFrame, ax=None):
-    """Horizontal bars: median seconds per epoch per case, min–max as error bars.
-
-    Failed cases are listed with "failed" instead of a bar. A log scale is used when
-    the slowest case takes more than 20 times the fastest.
-    """
-    import matplotlib.pyplot as plt
-
-    colours = {"tensorflow": "#ff8f00", "jax": "#5e35b1", "torch": "#d84315"}
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(frame) + 1.2))
-    labels = [
-        Case(
-            r.backend, r.model, bool(r.mask), r.recipe if isinstance(r.recipe, str) else "padded"
-        ).label
-        for r in frame.itertuples()
-    ]
-    positions = np.arange(len(frame))[::-1]
-    ok = (frame["status"] == "ok").to_numpy()
-    median = frame["seconds_median"].to_numpy(dtype=float)
-    errors = np.vstack([median - frame["seconds_min"], frame["seconds_max"] - median])
-    ax.barh(
-        positions[ok], median[ok], xerr=errors[:, ok], capsize=3,
-        color=[colours.get(b, "grey") for b in frame["backend"][ok]],
-    )  # fmt: skip
-    for position, value in zip(positions[ok], median[ok], strict=True):
-        ax.annotate(f" {value:.3g} s", (value, position), va="center", fontsize=8)
-    for position in positions[~ok]:
-        ax.annotate(" failed", (0, position), va="center", fontsize=8, color="crimson")
-    if ok.any() and median[ok].max() > 20 * median[ok].min():
-        ax.set_xscale("log")
-    ax.set_yticks(positions, labels)
-    ax.set_xlabel("seconds per epoch (median of the timed epochs; bars: min–max)")
-    docs = int(frame["docs"].iloc[0]) if len(frame) else 0
-    ax.set_title(f"Training time per epoch, {docs:,} documents")
-    return ax
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main(sys.argv[1:]))

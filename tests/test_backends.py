@@ -116,3 +116,45 @@ def test_activate_stops_a_notebook_with_the_explanation():
 
     with pytest.raises(SystemExit, match="cannot run any more"):
         activate("theano")
+
+
+@pytest.fixture
+def only_tensorflow(monkeypatch):
+    """The README's default install: TensorFlow, and neither JAX nor PyTorch."""
+    from helpers import backend
+
+    if not is_installed("tensorflow"):
+        pytest.skip("needs TensorFlow installed")
+    monkeypatch.setattr(backend, "is_installed", lambda name: name == "tensorflow")
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+
+
+def test_backends_on_a_one_backend_install_lists_the_others_and_succeeds(only_tensorflow, capsys):
+    from helpers.cli import main
+
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert "tensorflow: ok" in out
+    assert "jax: not installed" in out and "BACKEND=jax make run" in out
+    assert "torch: not installed" in out
+
+
+@pytest.mark.parametrize(
+    "args, env, says",
+    [
+        (["backends", "--backend", "jax"], {}, "jax, the backend asked for, is not installed"),
+        (["backends"], {"KERAS_BACKEND": "torch"}, "torch, the backend active "
+         "($KERAS_BACKEND, default tensorflow), is not installed"),
+    ],
+)  # fmt: skip
+def test_backends_fails_when_the_backend_wanted_cannot_run(
+    only_tensorflow, monkeypatch, capsys, args, env, says
+):
+    from helpers.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {says}\n"
+    assert f"{(args[2:] or [env.get('KERAS_BACKEND')])[0]}: not installed" in captured.out

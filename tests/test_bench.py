@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import bench
+from helpers import bench, bench_report, bench_worker
 from helpers.backend import LIVE_BACKENDS, BackendError, is_installed
 
 INSTALLED = [name for name in LIVE_BACKENDS if is_installed(name)]
@@ -140,8 +140,8 @@ def test_out_of_memory_is_retried_at_half_the_batch_size(monkeypatch, tmp_path):
             return {"status": "failed", "reason": "out of memory (OOM)", "oom": True}
         return {"status": "ok", "seconds_median": 1.0}
 
-    monkeypatch.setattr(bench, "_spawn", fake_spawn)
-    result = bench.run_one({"config": {"batch_size": 50}}, tmp_path)
+    monkeypatch.setattr(bench_worker, "_spawn", fake_spawn)
+    result = bench_worker.run_one({"config": {"batch_size": 50}}, tmp_path)
     assert tried == [50, 25, 12]
     assert result["status"] == "ok" and result["batch_size"] == 12
     assert result["note"] == (
@@ -152,8 +152,33 @@ def test_out_of_memory_is_retried_at_half_the_batch_size(monkeypatch, tmp_path):
 
 def test_a_case_that_runs_too_long_is_stopped_and_reported(tmp_path):
     spec = {"backend": "jax", "config": {"batch_size": 50}}
-    result = bench.run_one(spec, tmp_path / "case", timeout=0.01)
+    result = bench_worker.run_one(spec, tmp_path / "case", timeout=0.01)
     assert result == {"status": "failed", "reason": "timed out after 0.01 s", "batch_size": 50}
+
+
+def test_the_run_shows_a_bar_with_the_time_left_and_one_line_per_case(
+    monkeypatch, tmp_path, capsys
+):
+    cases = bench.cases_for(INSTALLED[0], "lstm,han", "off", "padded")
+    reviews = pd.DataFrame({"text": ["good tea", "bad tea"], "label": [1, 0]})
+    data = bench.BenchData(reviews, reviews, {"source": "test"})
+    ran = {"status": "ok", "seconds_median": 1.25, "seconds_min": 1.0, "seconds_max": 1.5,
+           "warmup_seconds": 9.0, "jax_compiles": 7, "docs_per_second": 1.6, "accuracy": 0.5,
+           "roc_auc": 0.5, "recipe": "padded"}  # fmt: skip
+    monkeypatch.setattr(bench, "BAR_DELAY", 0)
+    monkeypatch.setattr(bench, "prepare_arrays", lambda config, data, out: out / "arrays.npz")
+    monkeypatch.setattr(bench, "run_one", lambda spec, folder, env, timeout: dict(ran))
+    bench.run_benchmark(cases, data, tmp_path, repeats=1)
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"{case.label}: 1.25 s per epoch (1–1.5), warm-up 9 s, 7 programs compiled, "
+        "2 docs/s, accuracy 0.500, AUC 0.500, recipe padded"
+        for case in cases
+    ]
+    bar = captured.err.split("\r")[-1]
+    assert "benchmark: 100%" in bar and "2/2" in bar and "<00:00" in bar  # elapsed<left
+    bench.run_benchmark(cases, data, tmp_path, repeats=1, progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +195,7 @@ def tiny_benchmark(shared_data, tmp_path_factory):
     broken = INSTALLED[-1]
     (shadow / broken).mkdir(parents=True)
     (shadow / broken / "__init__.py").write_text(f"raise ImportError('No module named {broken}')")
-    real_spawn = bench._spawn
+    real_spawn = bench_worker._spawn
 
     def spawn(spec, folder, env, timeout):
         if folder.name == f"lstm-{broken}-mask":
@@ -178,7 +203,7 @@ def tiny_benchmark(shared_data, tmp_path_factory):
         return real_spawn(spec, folder, env, timeout)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench, "_spawn", spawn)
+        patch.setattr(bench_worker, "_spawn", spawn)
         sets = [arg for field, value in TINY.items() for arg in ("--set", f"{field}={value}")]
         status = main(
             ["bench", "--backends", ",".join(INSTALLED), "--models", "lstm", "--masks", "off,on",
@@ -218,6 +243,8 @@ def test_tiny_benchmark_writes_one_complete_row_per_case(tiny_benchmark):
     assert ok["device"].str.match(r"(CPU|GPU) \(").all()
     assert (ok["keras"] == keras.__version__).all()
     assert ok["backend_version"].str.match(r"\d").all()
+    jax = ok["backend"] == "jax"  # every shape a program of its own, counted
+    assert (ok.loc[jax, "jax_compiles"] >= 1).all() and ok.loc[~jax, "jax_compiles"].isna().all()
     assert set(ok.loc[ok["mask"], "padding"]) == {"post"}
     assert set(ok.loc[~ok["mask"], "padding"]) == {"pre"}
     for case in saved["cases"]:
@@ -237,13 +264,13 @@ def test_results_read_back_as_a_table_a_ratio_table_and_a_chart(tiny_benchmark):
 
     matplotlib.use("Agg")
     out, _, broken = tiny_benchmark
-    frame = bench.read_results(out)
-    table = bench.summary_table(frame)
+    frame = bench_report.read_results(out)
+    table = bench_report.summary_table(frame)
     assert len(table) == len(frame)
     assert table["status"].str.startswith("failed: not installed").sum() == 1
-    ratios = bench.speed_ratios(frame)
+    ratios = bench_report.speed_ratios(frame)
     assert (ratios["× fastest"].min(axis=1) == 1.0).all()
-    ax = bench.plot_benchmark(frame)
+    ax = bench_report.plot_benchmark(frame)
     assert len(ax.patches) == len(frame) - 1  # one bar per case that ran
     assert any(text.get_text() == " failed" for text in ax.texts)
     assert Path(out / "results.csv").stat().st_size > 0

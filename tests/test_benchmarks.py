@@ -1,8 +1,15 @@
-"""benchmarks/accuracy.py: reading --set, averaging seeds, the README table."""
+"""benchmarks/: accuracy.py (reading --set, averaging seeds, the README table),
+padding.py --tuned, corpus_memory.py and scaling_model.py, and gpu.sh with its targets
+(gpu_targets.py)."""
+
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import load_benchmark
+from tests.conftest import REPO, load_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +89,91 @@ def test_the_scaling_model_counts_ring_traffic_and_finds_where_it_stops_paying()
 
     # 64 reviews x 300 words x 2 directions x 4 gates x 100 x (100 + 100) x 2 x 3
     assert scaling.step_flops(named_config("lstm", "tuned")) == 64 * 300 * 2 * 4 * 100 * 200 * 6
+
+
+GPU_SCRIPT = REPO / "benchmarks" / "gpu.sh"
+
+
+def bench_row(model, backend, recipe, seconds, warmup=5.0, device="GPU (NVIDIA H200)", **more):
+    """One row of a bench result frame, as ``helpers.bench_report.read_results`` reads it."""
+    return {"case": f"{model}-{backend}-{recipe}", "model": model, "backend": backend,
+            "mask": model == "han" or recipe != "padded", "recipe": recipe, "status": "ok",
+            "reason": "", "device": device, "seconds_median": seconds, "warmup_seconds": warmup,
+            "docs": 10_000, "peak_memory_mb": 1.0, "accuracy": 0.8, "jax_compiles": None,
+            **more}  # fmt: skip
+
+
+def test_the_gpu_targets_pass_and_fail_as_the_numbers_say():
+    import pandas as pd
+
+    targets = load_benchmark("gpu_targets")
+    frame = pd.DataFrame([
+        bench_row("lstm", "jax", "padded", 3.0),
+        bench_row("lstm", "jax", "bucketed", 0.4, warmup=12.5, jax_compiles=7),
+        bench_row("han", "torch", "padded", 2.0),
+        bench_row("han", "torch", "bucketed", 0.8, warmup=25.0, device="CPU (AMD EPYC, 2 cores)"),
+    ])  # fmt: skip
+    checks = targets.check_targets(frame)
+    assert [passed for passed, _ in checks] == [True, True, True, True, False, False, False, False]
+    lines = [line for _, line in checks]
+    assert lines[1] == (
+        "LSTM · jax: bucketed 7.5× faster than padded (0.4 s against 3 s per epoch; target ≥ 3×)"
+    )
+    assert lines[2] == "LSTM · jax: bucketed 0.4 s per 10,000-review epoch (target < 0.5 s)"
+    assert lines[3] == (
+        "LSTM · jax: bucketed warm-up epoch 12.5 s, JAX compiled 7× (target < 20 s)"
+    )
+    assert lines[4] == "HAN · torch: bucketed ran on CPU (AMD EPYC, 2 cores)"
+    assert lines[7] == "HAN · torch: bucketed warm-up epoch 25 s (target < 20 s)"
+    assert len(targets.check_targets(frame, on_gpu=False)) == 6  # a dry run: no device target
+    frame.loc[3, ["status", "reason"]] = ["failed", "out of memory"]
+    assert targets.check_targets(frame)[-1] == (False, "HAN · torch: failed: out of memory")
+
+
+def test_the_gpu_script_is_clean_shell():
+    import shutil
+
+    assert subprocess.run(["bash", "-n", str(GPU_SCRIPT)]).returncode == 0
+    if shutil.which("shellcheck"):
+        done = subprocess.run(["shellcheck", str(GPU_SCRIPT)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout
+
+
+def test_the_gpu_script_stops_in_one_line_where_no_gpu_is_visible(tmp_path):
+    fake = tmp_path / "bin" / "nvidia-smi"  # what nvidia-smi says without a driver
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate'\n"
+                    "exit 9\n")  # fmt: skip
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GPU_CHECK_CPU", None)
+    done = subprocess.run(["bash", str(GPU_SCRIPT)], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: no GPU visible") and done.stderr.count("\n") == 1
+    assert "--cpu" in done.stderr
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_the_gpu_script_runs_end_to_end_as_a_dry_run_on_a_cpu(shared_data, tmp_path):
+    """``gpu.sh --cpu`` at tiny sizes on one backend (JAX where installed, to count its
+    compilations): both models, both recipes, and every target's line."""
+    from helpers.backend import LIVE_BACKENDS, is_installed
+
+    backend = "jax" if is_installed("jax") else next(b for b in LIVE_BACKENDS if is_installed(b))
+    env = {**os.environ, "BACKENDS": backend, "OUT": str(tmp_path), "PYTHON": sys.executable}
+    done = subprocess.run(
+        ["bash", str(GPU_SCRIPT), "--cpu", str(shared_data)],
+        env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert out.startswith("dry run on a CPU") and f"{backend}: ok" in out
+    for model in ("LSTM", "HAN"):
+        name = f"{model} · {backend}: fast"
+        assert re.search(rf"^(PASS|FAIL)  {name} [\d.]+× faster than padded", out, re.M)
+        assert re.search(rf"^(PASS|FAIL)  {name} [\d.]+ s per 10,000-review epoch", out, re.M)
+        compiled = r", JAX compiled \d+×" if backend == "jax" else ""
+        assert re.search(rf"^(PASS|FAIL)  {name} warm-up epoch [\d.]+ s{compiled} ", out, re.M)
+    assert re.search(r"^dry run on a CPU at tiny sizes: \d+ of 6 failed, not counted$", out, re.M)
+    assert (tmp_path / "lstm" / "results.json").is_file()
