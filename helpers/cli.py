@@ -153,6 +153,15 @@ def add_run_command(commands) -> None:
     )
     run.set_defaults(run=run_series_command)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="time a fixed small workload and predict how long the workshop series takes here",
+        description="Sentence splitting, word2vec and a few epochs of the tuned LSTM and HAN "
+        "on synthetic text (about half a minute), compared with the same workload on the "
+        "machine the README's timings come from. Uses $KERAS_BACKEND (default tensorflow).",
+    )
+    calibrate.set_defaults(run=run_calibrate)
+
 
 def run_series_command(args) -> int:
     from helpers.series import run_series
@@ -162,6 +171,13 @@ def run_series_command(args) -> int:
         args.preset, out_dir=args.out, data_dir=args.data_dir, only=args.only, overrides=overrides
     )
     return 0 if result.ok else 1
+
+
+def run_calibrate(args) -> int:
+    from helpers.calibrate import calibrate
+
+    print(calibrate().report())
+    return 0
 
 
 def add_model_commands(commands) -> None:
@@ -430,6 +446,7 @@ def run_bench(args) -> int:
 EXAMPLES = """examples:
   python -m helpers run                          the whole series, workshop preset
   python -m helpers run --backend jax --only 01 02
+  python -m helpers calibrate                    how long the workshop series takes here
   python -m helpers data --source finefoods --n-train 1480 --n-test 1480 --out output/split
   python -m helpers train --model han --data output/split --out output/han
   python -m helpers predict --model output/han "Lovely tea, fresh and fragrant."
@@ -475,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that run Keras here: it starts before them, TensorFlow's C++ start-up lines held
 # back (``backend.start_keras_quietly``; ``bench`` does so in ``bench.parent_backend``), so
 # what must precede a first look at the devices (e.g. CUDA_VISIBLE_DEVICES) comes before.
-KERAS_COMMANDS = ("train", "evaluate", "predict")
+KERAS_COMMANDS = ("train", "evaluate", "predict", "calibrate")
 
 
 def main(argv: list[str] | None = None) -> int:

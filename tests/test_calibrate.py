@@ -31,3 +31,13 @@ def test_a_small_calibration_runs_every_step():
     assert list(result.steps) == list(calibrate.REFERENCE["steps"])
     assert all(seconds > 0 for seconds in result.steps.values())
     assert result.expected_series_seconds > 0
+
+
+def test_the_command_prints_the_expected_series_time(monkeypatch, capsys):
+    from helpers import cli
+
+    same_as_reference = calibrate.Calibration(steps=dict(calibrate.REFERENCE["steps"]))
+    monkeypatch.setattr(calibrate, "calibrate", lambda: same_as_reference)
+    assert cli.main(["calibrate"]) == 0
+    minutes, seconds = divmod(round(calibrate.REFERENCE["series_seconds"]), 60)
+    assert f"to take about {minutes} min {seconds:02d} s here" in capsys.readouterr().out
