@@ -21,7 +21,8 @@ Words a second are the corpus's words times the epochs over the seconds of the w
 call (the vocabulary's pass included, for every candidate alike). The candidates take
 turns, ``--repeats`` rounds, and the table gives each one's median and its ratio to
 gensim's: on a machine shared with other work the rounds show how much the figures
-move. Target (issue 22): ours within 10% of gensim with every core.
+move, and the cores each kept busy (CPU seconds over seconds: on an idle machine about
+the number of workers). Target (issue 22): ours within 10% of gensim with every core.
 """
 
 from __future__ import annotations
@@ -105,30 +106,34 @@ def candidates(
 
 def measure(
     sentences: list[list[str]], cache: Path, epochs: int, repeats: int, cores: int
-) -> dict[str, list[float]]:
-    """name → seconds of each of ``repeats`` runs; the candidates take turns."""
+) -> dict[str, list[tuple[float, float]]]:
+    """name → ``(seconds, CPU seconds)`` of each of ``repeats`` runs, taking turns. CPU
+    seconds are this process's, all threads: over the seconds, the cores kept busy."""
     calls = candidates(sentences, cache, epochs, cores)
-    runs: dict[str, list[float]] = {name: [] for name in calls}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     for repeat in range(repeats):
         for name, call in calls.items():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             call()
-            runs[name].append(time.perf_counter() - started)
-            print(f"round {repeat + 1}, {name}: {runs[name][-1]:.1f} s", flush=True)
+            seconds = time.perf_counter() - started
+            runs[name].append((seconds, time.process_time() - cpu))
+            print(f"round {repeat + 1}, {name}: {seconds:.1f} s", flush=True)
     return runs
 
 
-def format_table(runs: dict[str, list[float]], words: int) -> str:
-    """One row per candidate: seconds of every run, median words a second, ratio to
-    gensim's threads (the second candidate)."""
-    rates = {name: words / statistics.median(seconds) for name, seconds in runs.items()}
+def format_table(runs: dict[str, list[tuple[float, float]]], words: int) -> str:
+    """One row per candidate: seconds of every run, median words a second, its ratio to
+    gensim's threads (the second candidate), and the median cores kept busy."""
+    rates = {name: words / statistics.median(s for s, _ in each) for name, each in runs.items()}
     reference = list(rates.values())[1]
     width = max(map(len, runs))
-    lines = [f"{'':<{width}}  {'seconds':<20} {'words/s':>10}  vs gensim"]
-    for name, seconds in runs.items():
-        each = ", ".join(f"{s:.1f}" for s in seconds)
+    lines = [f"{'':<{width}}  {'seconds':<20} {'words/s':>10}  vs gensim  cores busy"]
+    for name, each in runs.items():
+        seconds = ", ".join(f"{s:.1f}" for s, _ in each)
+        busy = statistics.median(cpu / s for s, cpu in each)
         lines.append(
-            f"{name:<{width}}  {each:<20} {rates[name]:>10,.0f}  {rates[name] / reference:.2f}"
+            f"{name:<{width}}  {seconds:<20} {rates[name]:>10,.0f}  "
+            f"{rates[name] / reference:>9.2f}  {busy:>10.2f}"
         )
     return "\n".join(lines)
 
