@@ -69,7 +69,7 @@ def train_word2vec(
     ``sentences.worker_count()``). Gensim's workers update the shared weights as they
     go, unlocked (Hogwild), in an order that depends on timing: two runs with the same
     seed give slightly different vectors, equally good (tests/test_embeddings.py).
-    ``exact=True`` trains on one thread, about half as fast on two cores: then the same
+    ``exact=True`` trains on one thread, at one core's speed: then the same
     seed gives bit-identical vectors on every run on the same machine.
     """
     with tqdm(total=epochs, desc="word2vec", unit="epoch", disable=not progress) as bar:
