@@ -18,7 +18,7 @@ The steps call the functions the notebooks call:
 - encode: the vocabulary and both layouts (BiLSTM 300 words, HAN 15 × 50) of the
   training and test reviews, through ``encode_cached`` (sentences from the cache);
 - word2vec: ``cached_word2vec`` on the training plus unlabelled reviews, with notebook
-  02's settings (100 dimensions, min_count 3, 10 epochs, one worker).
+  02's settings (100 dimensions, min_count 3, 10 epochs, one gensim worker a core).
 
 Targets (issue 16): the ``full`` preset's data stage within 10 minutes on 2 cores; the
 ``workshop`` preset with the full file under 4 GB. It also times the sentence splitter

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from helpers.files import atomic_write
 from helpers.parsing import BAR_DELAY
-from helpers.sentences import split_documents
+from helpers.sentences import split_documents, worker_count
 from helpers.text import OOV, PAD, Vocabulary, tokenize
 
 
@@ -54,7 +54,7 @@ def train_word2vec(
     sg: int = 1,
     epochs: int = 5,
     seed: int = 0,
-    workers: int = 1,
+    exact: bool = False,
     progress: bool = True,
 ) -> KeyedVectors:
     """Word vectors ``(words, vector_size)`` learnt from ``sentences`` of tokens.
@@ -63,9 +63,14 @@ def train_word2vec(
     list per sentence; one per document works too). It must be a list, not a
     generator: gensim reads it once for the vocabulary and once per epoch.
     ``sg=1`` is skip-gram, as in the seed; words seen fewer than ``min_count``
-    times get no vector. With ``workers=1`` and a fixed ``seed`` the vectors are
-    identical on every run; more workers train faster but interleave their
-    updates in an order that changes from run to run.
+    times get no vector. The bar advances once per epoch.
+
+    Every core this process may use trains (one gensim worker thread a core,
+    ``sentences.worker_count()``). Gensim's workers update the shared weights as they
+    go, unlocked (Hogwild), in an order that depends on timing: two runs with the same
+    seed give slightly different vectors, equally good (tests/test_embeddings.py).
+    ``exact=True`` trains on one thread, at one core's speed: then the same
+    seed gives bit-identical vectors on every run on the same machine.
     """
     with tqdm(total=epochs, desc="word2vec", unit="epoch", disable=not progress) as bar:
         model = Word2Vec(
@@ -76,26 +81,38 @@ def train_word2vec(
             sg=sg,
             epochs=epochs,
             seed=seed,
-            workers=workers,
+            workers=word2vec_workers(exact),
             callbacks=[_EpochBar(bar)],
         )
     return model.wv
 
 
+def word2vec_workers(exact: bool = False) -> int:
+    """Gensim's worker threads: 1 for ``exact`` (reproducible) vectors, else one a core."""
+    return 1 if exact else worker_count()
+
+
 def cached_word2vec(
-    texts: Iterable[str], cache_dir: str | Path, progress: bool = True, **settings
+    texts: Iterable[str],
+    cache_dir: str | Path,
+    progress: bool = True,
+    exact: bool = False,
+    **settings,
 ) -> KeyedVectors:
     """``train_word2vec`` on the sentences of ``texts``, stored in ``cache_dir`` and reused.
 
-    Keyed by a hash of the texts and ``settings``, so the LSTM and the HAN, or a re-run
-    of a notebook, share one training instead of repeating sentence splitting and
-    word2vec. One file per key, in word2vec's binary format, written atomically. The
-    sentences are cached in ``cache_dir`` too, per review, for the HAN's encoding.
-    Which unlabelled reviews to add, and how many, is decided before: see
-    ``data.unlabelled_texts``'s ``limit``.
+    Keyed by a hash of the texts, ``settings`` and ``exact``, so the LSTM and the HAN,
+    or a re-run of a notebook, share one training instead of repeating sentence
+    splitting and word2vec: a re-run with the cache gets the very same vectors, also
+    without ``exact``. ``exact`` vectors (one thread: the same on every training) are
+    never taken from a file that every core trained, nor the other way round. One file
+    per key, in word2vec's binary format, written atomically. The sentences are cached
+    in ``cache_dir`` too, per review, for the HAN's encoding. Which unlabelled reviews
+    to add, and how many, is decided before: see ``data.unlabelled_texts``'s ``limit``.
     """
     texts = list(texts)
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    key = settings | {"exact": exact}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
     for text in texts:
         digest.update(text.encode("utf-8") + b"\0")
     path = Path(cache_dir) / f"word2vec-{digest.hexdigest()[:20]}.bin"
@@ -105,7 +122,7 @@ def cached_word2vec(
         except (OSError, ValueError, EOFError):  # damaged: train again and replace it
             pass
     sentences = word2vec_sentences(texts, cache_dir, progress)
-    vectors = train_word2vec(sentences, progress=progress, **settings)
+    vectors = train_word2vec(sentences, exact=exact, progress=progress, **settings)
     atomic_write(path, lambda temporary: vectors.save_word2vec_format(str(temporary), binary=True))
     return vectors
 
