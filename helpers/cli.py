@@ -163,6 +163,10 @@ def add_model_commands(commands) -> None:
         "PyTorch: under torchrun --nproc_per_node N)",
     )  # fmt: skip
     fit.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a config field, e.g. --set units=8 (repeatable)",
+    )  # fmt: skip
+    fit.add_argument(
         "--cpu-devices", type=int, metavar="N",
         help="split the CPU into N virtual devices first (JAX, TensorFlow: practice, tests)",
     )  # fmt: skip
@@ -193,7 +197,7 @@ def run_train(args) -> int:
         distribute.use_virtual_cpu_devices(args.cpu_devices)
     from helpers import data, evaluate, models, train
 
-    changes = {"recipe": args.recipe} if args.recipe else {}
+    changes = _config_changes(args.set) | ({"recipe": args.recipe} if args.recipe else {})
     config = models.named_config(args.model, args.config, **changes)
     train_df, test_df, _ = data.read_split(args.data)
     classifier, run = train.fit_classifier(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +65,10 @@ def use_virtual_cpu_devices(count: int, backend: str | None = None) -> str:
             raise DataError("JAX had started already: split the CPU before Keras computes")
         return f"JAX: {count} CPU devices (XLA_FLAGS={os.environ['XLA_FLAGS']})"
     if backend == "tensorflow":
-        import tensorflow as tf
+        from helpers.backend import quiet_native_startup
+
+        with quiet_native_startup():  # TensorFlow's start-up chatter
+            import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         try:
@@ -110,6 +114,13 @@ def _tf_workers() -> int:
 
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
+def torchrun_command(devices: int, arguments: list[str]) -> list[str]:
+    """``python -m torch.distributed.run --nproc_per_node N -m helpers ARGUMENTS``: the
+    command line (``torchrun``) that starts one PyTorch process per device on this host."""
+    run = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(devices)]
+    return [*run, "-m", "helpers", *arguments]
 
 
 # --------------------------------------------------------------------------- the plan
@@ -211,6 +222,7 @@ def _start_engine(backend: str, count: int) -> Plan:
         if _tf_workers() > 1:  # TF_CONFIG names the hosts; every host runs the same command
             engine = tf.distribute.MultiWorkerMirroredStrategy()
             return Plan(backend, count, 1, engine.cluster_resolver.task_id, engine)
+        tf.get_logger().setLevel("WARNING")  # not a line per reduction (INFO)
         devices = _tf_devices()[:count]
         # On CPUs, collective all-reduce refuses gradients of different sizes per replica
         # (the HAN's sparse ones); one device sums them instead. GPUs: TF's default (NCCL).
