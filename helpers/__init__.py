@@ -3,7 +3,8 @@
 The pipeline flows one way, one module per stage:
 ``parsing`` → ``data`` → ``sentences`` → ``text`` → ``embeddings`` → ``configs`` →
 ``layers`` → ``batches`` → ``fast`` → ``models`` → ``train`` → ``evaluate`` / ``explain``.
-No module imports one further down the chain.
+No module imports one further down the chain. ``distribute`` spreads training over
+several devices with each backend's own engine (``train`` asks it what changes).
 Notebooks, ``cli``, ``series`` and ``bench`` sit on top and call in.
 
 Importing the package checks ``KERAS_BACKEND`` first, so that asking for a

@@ -67,14 +67,14 @@ def use_virtual_cpu_devices(count: int, backend: str | None = None) -> str:
     if backend == "tensorflow":
         from helpers.backend import quiet_native_startup
 
-        with quiet_native_startup():  # TensorFlow's start-up chatter
-            import tensorflow as tf
-
-        cpu = tf.config.list_physical_devices("CPU")[0]
         try:
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
-            )
+            with quiet_native_startup():  # TensorFlow's start-up chatter (CUDA probing)
+                import tensorflow as tf
+
+                cpu = tf.config.list_physical_devices("CPU")[0]
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+                )
         except RuntimeError:
             if len(tf.config.list_logical_devices("CPU")) == count:
                 return f"TensorFlow sees {count} logical CPU devices"
