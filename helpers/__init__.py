@@ -3,10 +3,11 @@
 The pipeline flows one way, one module per stage:
 ``parsing`` → ``data`` → ``sentences`` → ``text`` → ``embeddings`` → ``configs`` →
 ``layers`` → ``batches`` → ``fast`` → ``models`` → ``train`` → ``evaluate`` / ``explain``.
-No module imports one further down the chain.
-Notebooks, ``cli``, ``series`` and the benchmark (``bench``, which runs each case
-through ``bench_worker`` and shows the results with ``bench_report``) sit on top and
-call in.
+No module imports one further down the chain. ``distribute`` spreads training over
+several devices with each backend's own engine (``train`` asks it what changes), and
+``shards`` keeps a corpus larger than memory on disk. Notebooks, ``cli``, ``series``,
+``calibrate`` and the benchmark (``bench``, which runs each case through
+``bench_worker`` and shows the results with ``bench_report``) sit on top and call in.
 
 Importing the package checks ``KERAS_BACKEND`` first, so that asking for a
 backend Keras 3 cannot run (CNTK, Theano) stops with an explanation instead of

@@ -209,6 +209,19 @@ def add_model_commands(commands) -> None:
         action="store_true",
         help="continue a run in --out that was cut short, from its last completed epoch",
     )
+    fit.add_argument(
+        "--devices", type=str, default="1",
+        help="spread each batch over N devices, or 'all' (data parallel, helpers.distribute; "
+        "PyTorch: under torchrun --nproc_per_node N)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a config field, e.g. --set units=8 (repeatable)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--cpu-devices", type=int, metavar="N",
+        help="split the CPU into N virtual devices first (JAX, TensorFlow: practice, tests)",
+    )  # fmt: skip
     fit.set_defaults(run=run_train)
 
     check = commands.add_parser(
@@ -229,9 +242,14 @@ def add_model_commands(commands) -> None:
 
 
 def run_train(args) -> int:
+    from helpers import distribute
+
+    devices = distribute.parse_devices(args.devices)
+    if args.cpu_devices:  # before Keras computes anything
+        distribute.use_virtual_cpu_devices(args.cpu_devices)
     from helpers import data, evaluate, models, train
 
-    changes = {"recipe": args.recipe} if args.recipe else {}
+    changes = _config_changes(args.set) | ({"recipe": args.recipe} if args.recipe else {})
     config = models.named_config(args.model, args.config, **changes)
     train_df, test_df, _ = data.read_split(args.data)
     classifier, run = train.fit_classifier(
@@ -245,7 +263,10 @@ def run_train(args) -> int:
         seed=args.seed,
         resume=args.resume,
         verbose=2,
+        devices=devices,
     )
+    if not distribute.is_main_process():  # the first process evaluates and reports
+        return 0
     metrics, _ = evaluate.evaluate_classifier(classifier, test_df["text"], test_df["label"])
     evaluate.write_metrics(Path(args.out) / "metrics.json", metrics)
     print(

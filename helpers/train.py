@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import fast, packed
+from helpers import distribute, fast, packed
 from helpers.backend import active_device, resolve_recipe
 from helpers.batches import document_lengths, validation_rows
 from helpers.compat import halve_on_oom, upgrade_config_dict
@@ -120,24 +120,24 @@ class TrainingData:
 def training_data(config, ids, labels, lengths, seed: int = 0, validation_share: float = 0.1):
     """Batches as ``config``'s recipe lays them out, with a stratified ``validation_share``
     of the documents held out for validation (none when 0). ``ids``: an array, or the
-    shards of a corpus on disk (``helpers.shards.ShardedIds``: rows are read per batch)."""
+    shards of a corpus on disk (``helpers.shards.ShardedIds``: rows are read per batch).
+    Spread over devices (``helpers.distribute``), every batch splits evenly and each
+    process gets its share."""
     labels = np.asarray(labels)
     fit_rows, validation = np.arange(len(labels)), None
     if validation_share:
         fit_rows, held = validation_rows(labels, validation_share, seed)
-        validation = fast.training_batches(
-            config,
-            ids.take(held, axis=0),
-            labels[held],
-            lengths[held],
-            seed=seed + 1,
+        held = distribute.whole_batches(held, config.batch_size, seed + 1)
+        validation = distribute.this_process(fast.training_batches(
+            config, ids.take(held, axis=0), labels[held], lengths[held], seed=seed + 1,
             reshuffle=False,
-        ).fit_input()
+        )).fit_input()  # fmt: skip
+    fit_rows = distribute.whole_batches(fit_rows, config.batch_size, seed)
     batches = fast.training_batches(
         config, ids.take(fit_rows, axis=0), labels[fit_rows], lengths[fit_rows], seed=seed
     )
     packed = isinstance(batches, fast.PackedBatches)
-    return TrainingData(batches.fit_input(), validation, packed, batches)
+    return TrainingData(distribute.this_process(batches).fit_input(), validation, packed, batches)
 
 
 class SaveBest(keras.callbacks.Callback):
@@ -284,6 +284,8 @@ def train_model(
     fitted = model
     if data.packed:  # the fast HAN: the same weights, fitted on packed sentences
         fitted = compile_model(packed.PackedHAN(model), config)
+    fitted = distribute.for_fit(fitted, lambda wrapper: compile_model(wrapper, config))
+    callbacks[:0] = distribute.callbacks()  # first: the others read what it averages
     keras.utils.set_random_seed(seed)  # the same dropout masks on every run
     fitted.fit(
         data.fit,
@@ -393,6 +395,7 @@ def fit_classifier(
     verbose: int | str = "auto",
     build=None,
     resume: bool = False,
+    devices: int | str = 1,
 ) -> tuple[Classifier, TrainingRun]:
     """Prepare, build, compile, train and save: the ``train`` command.
 
@@ -401,25 +404,40 @@ def fit_classifier(
     ``out_dir/../cache``, shared by the models trained next to this one. When the device
     runs out of memory, training starts again at half the batch size, and says so.
     ``resume=True`` continues a run that was cut short (see ``train_model``).
+    ``devices`` ("all" or a count) spreads each batch of ``batch_size`` over that many
+    devices (``helpers.distribute``); only the first process writes ``out_dir``.
     """
     out = Path(out_dir)
+    plan = distribute.plan_devices(devices, config.batch_size)  # bad input: before any file
     prepared = prepare(config, train_texts, out.parent / "cache", word2vec, unlabelled_texts, seed)
-    build = build or model_kind(prepared.config).build
+    chosen, recipe_note = distribute.recipe_for(prepared.config, plan)
+    build = build or model_kind(chosen).build
+    run_dir = out if plan.main else out / f"rank-{plan.rank}"  # the other processes' logs
 
     def fit_at(batch_size: int):
-        config = dataclasses.replace(prepared.config, batch_size=batch_size)
+        config = dataclasses.replace(chosen, batch_size=batch_size)
         keras.utils.set_random_seed(seed)
-        model = compile_model(build(config, prepared.embedding_matrix), config)
-        data = training_data(config, prepared.ids, train_labels, prepared.lengths, seed)
-        run = train_model(model, config, data, out, epochs, seed=seed, resume=resume,
-                          verbose=verbose)  # fmt: skip
+        with distribute.scope(plan):
+            model = compile_model(build(config, prepared.embedding_matrix), config)
+            data = training_data(config, prepared.ids, train_labels, prepared.lengths, seed)
+            run = train_model(model, config, data, run_dir, epochs, seed=seed, resume=resume,
+                              verbose=verbose if plan.main else 0)  # fmt: skip
         return model, run, config
 
-    (model, run, config), _ = halve_on_oom(fit_at, prepared.config.batch_size)
+    if recipe_note and plan.main:
+        print(f"note: {recipe_note}")
+    (model, run, config), _ = halve_on_oom(fit_at, chosen.batch_size)
     extra = prepared.notes | {
         "best_epoch": run.best_epoch,
         "seconds_per_epoch": round(run.seconds_per_epoch, 2),
     }
+    if plan.devices > 1:
+        extra["devices"] = plan.describe()
+    if recipe_note:
+        extra["recipe"] = "; ".join(filter(None, [extra.get("recipe"), recipe_note]))
     classifier = Classifier(model=model, encoder=prepared.encoder, config=config, extra=extra)
-    classifier.save(out)
+    if plan.main:
+        classifier.save(out)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return classifier, run

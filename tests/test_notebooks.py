@@ -39,6 +39,7 @@ def test_every_notebook_ran_and_has_an_html_copy(series):
         "03_lstm.ipynb",
         "04_han.ipynb",
         "05_backends.ipynb",
+        "06_beyond_one_device.ipynb",
     ]
     for executed in series.executed:
         assert "backend tensorflow" in printed(executed) and "device: CPU" in printed(executed)
@@ -130,3 +131,14 @@ def test_05_backends_benchmarks_every_case_and_plots_it(series):
     assert (series.out_dir / "figures" / "05_backends.png").stat().st_size > 10_000
     text = printed(series.out_dir / "05_backends.ipynb")
     assert "cntk: retired" in text
+
+
+def test_06_trains_on_two_devices_as_on_one(series):
+    text = printed(series.out_dir / "06_beyond_one_device.ipynb")
+    assert "TensorFlow: 2 logical CPU devices" in text
+    assert "trained on 2 devices via tf.distribute.MirroredStrategy" in text
+    gap = float(re.search(r"largest difference in the training loss: (\S+)", text).group(1))
+    assert gap < 1e-4
+    models = series.out_dir / "models"
+    assert (models / "lstm-1-device" / "model.keras").exists()
+    assert (models / "lstm-2-devices" / "model.keras").exists()

@@ -30,7 +30,9 @@ def test_every_notebook_with_exercises_has_its_solutions():
         for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
         if "## Exercises" in path.read_text()
     ]
-    assert {"02_word2vec", "03_lstm", "04_han", "05_backends"} <= set(with_exercises)
+    assert {"02_word2vec", "03_lstm", "04_han", "05_backends", "06_beyond_one_device"} <= set(
+        with_exercises
+    )
     for stem in with_exercises:
         assert (SOLUTIONS / f"{stem}.py").is_file(), stem
 
@@ -61,3 +63,11 @@ def test_notebook_04_solutions():
 def test_notebook_05_solutions():
     output = run_solution("05_backends.py")
     assert "1. padding: 76% of the grid, 15% of the packed lanes" in output
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_notebook_06_solutions(shared_data):
+    output = run_solution("06_beyond_one_device.py", "--data-dir", str(shared_data))
+    assert "1. global batches that work on 4 devices: [24, 28, 32, 36, 40]" in output
+    assert "3. 8 devices: global batch 128, 1320 reviews, 11 steps, learning rate 0.004" in output
