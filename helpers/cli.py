@@ -196,6 +196,10 @@ def add_model_commands(commands) -> None:
     fit.add_argument("--out", required=True, help="model folder to write")
     fit.add_argument("--epochs", type=int, help="override the config's epoch count")
     fit.add_argument("--no-word2vec", action="store_true", help="start from random vectors")
+    fit.add_argument(
+        "--exact-word2vec", action="store_true",
+        help="word2vec on one thread: bit-identical vectors (and model) on every run, slower",
+    )  # fmt: skip
     fit.add_argument("--seed", type=int, default=42)
     fit.add_argument(
         "--recipe",
@@ -245,8 +249,6 @@ def run_train(args) -> int:
     from helpers import distribute
 
     devices = distribute.parse_devices(args.devices)
-    if args.cpu_devices:  # before Keras computes anything
-        distribute.use_virtual_cpu_devices(args.cpu_devices)
     from helpers import data, evaluate, models, train
 
     changes = _config_changes(args.set) | ({"recipe": args.recipe} if args.recipe else {})
@@ -264,6 +266,7 @@ def run_train(args) -> int:
         resume=args.resume,
         verbose=2,
         devices=devices,
+        exact_word2vec=args.exact_word2vec,
     )
     if not distribute.is_main_process():  # the first process evaluates and reports
         return 0
@@ -519,6 +522,10 @@ KERAS_COMMANDS = ("train", "evaluate", "predict", "calibrate")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "cpu_devices", None):  # before the backend first looks at devices
+            from helpers.distribute import use_virtual_cpu_devices
+
+            use_virtual_cpu_devices(args.cpu_devices)
         if args.command in KERAS_COMMANDS:
             start_keras_quietly()
         return args.run(args)

@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+from tqdm.keras import TqdmCallback
 
 from helpers import distribute, fast, packed
 from helpers.backend import active_device, resolve_recipe
@@ -72,7 +73,10 @@ class Prepared:
     notes: dict  # encoding statistics and word2vec coverage, saved with the model
 
 
-def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), seed=42):
+def prepare(
+    config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), seed=42,
+    exact_word2vec=False,
+):  # fmt: skip
     """Fit the vocabulary, encode ``train_texts`` and (optionally) learn word2vec vectors.
 
     ``recipe="auto"`` becomes the device's recipe here ("fast" on a CPU, "bucketed" on a
@@ -81,7 +85,9 @@ def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), 
     word2vec learns from the training texts plus ``unlabelled_texts`` (reviews in
     neither split; never test texts). Encoded arrays and word vectors are cached in
     ``cache_dir``, so that re-runs and the other model skip tokenising, sentence
-    splitting and word2vec.
+    splitting and word2vec. word2vec trains on every core; its threads interleave their
+    updates differently on every run, so vectors trained afresh differ slightly, unless
+    ``exact_word2vec`` (one thread: bit-identical vectors, at one core's speed).
     """
     texts = list(train_texts)
     layout = model_kind(config).text_layout
@@ -101,6 +107,7 @@ def prepare(config, train_texts, cache_dir, word2vec=True, unlabelled_texts=(), 
             min_count=3,
             epochs=WORD2VEC_EPOCHS,
             seed=seed,
+            exact=exact_word2vec,
         )
         matrix, coverage = embedding_matrix(vectors, encoder.vocabulary, seed=seed)
         notes["word2vec"] = dataclasses.asdict(coverage)
@@ -264,6 +271,7 @@ def train_model(
     (the best model by validation loss); then it stops after ``patience`` epochs without
     improvement and restores the best weights. ``resume=True`` continues a run that was
     cut short from its last completed epoch, with the same result as an uninterrupted run.
+    ``verbose``: as ``fit``'s, or "bar" for one bar over the epochs with the time left.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,6 +294,9 @@ def train_model(
         fitted = compile_model(packed.PackedHAN(model), config)
     fitted = distribute.for_fit(fitted, lambda wrapper: compile_model(wrapper, config))
     callbacks[:0] = distribute.callbacks()  # first: the others read what it averages
+    if verbose == "bar":  # one bar over the epochs: the time left, the last epoch's metrics
+        callbacks.append(TqdmCallback(verbose=0, desc=model.name, unit="epoch"))
+        verbose = 0
     keras.utils.set_random_seed(seed)  # the same dropout masks on every run
     fitted.fit(
         data.fit,
@@ -396,6 +407,7 @@ def fit_classifier(
     build=None,
     resume: bool = False,
     devices: int | str = 1,
+    exact_word2vec: bool = False,
 ) -> tuple[Classifier, TrainingRun]:
     """Prepare, build, compile, train and save: the ``train`` command.
 
@@ -406,10 +418,12 @@ def fit_classifier(
     ``resume=True`` continues a run that was cut short (see ``train_model``).
     ``devices`` ("all" or a count) spreads each batch of ``batch_size`` over that many
     devices (``helpers.distribute``); only the first process writes ``out_dir``.
+    ``exact_word2vec``: bit-identical word vectors on every run (see ``prepare``).
     """
     out = Path(out_dir)
     plan = distribute.plan_devices(devices, config.batch_size)  # bad input: before any file
-    prepared = prepare(config, train_texts, out.parent / "cache", word2vec, unlabelled_texts, seed)
+    prepared = prepare(config, train_texts, out.parent / "cache", word2vec, unlabelled_texts, seed,
+                       exact_word2vec)  # fmt: skip
     chosen, recipe_note = distribute.recipe_for(prepared.config, plan)
     build = build or model_kind(chosen).build
     run_dir = out if plan.main else out / f"rank-{plan.rank}"  # the other processes' logs

@@ -180,6 +180,28 @@ def test_word2vec_reads_unlabelled_texts_but_never_the_test_split(small_split, t
     assert coverage["with unlabelled"] > coverage["train only"] * 1.2
 
 
+@pytest.mark.slow
+def test_exact_word2vec_trains_the_same_model_from_a_cold_cache(small_split, tmp_path):
+    """Same seed, same model, word2vec included: two runs that each train their own
+    vectors (separate caches) end with bit-identical weights."""
+    from helpers.data import read_split, read_unlabelled
+    from helpers.train import fit_classifier
+    from tests.conftest import tiny_config
+
+    train, _, _ = read_split(small_split)
+    weights = []
+    for run in ("first", "second"):
+        classifier, _ = fit_classifier(
+            tiny_config("lstm", epochs=1), train["text"], train["label"],
+            tmp_path / run / "model", unlabelled_texts=read_unlabelled(small_split),
+            verbose=0, exact_word2vec=True,
+        )  # fmt: skip
+        assert len(list((tmp_path / run / "cache").glob("word2vec-*.bin"))) == 1
+        weights.append(classifier.model.get_weights())
+    for first, second in zip(*weights, strict=True):
+        np.testing.assert_array_equal(first, second)
+
+
 def test_sentences_are_packed_longest_first_into_the_first_lane_with_room():
     ids = np.zeros((3, 4, 5), dtype="int32")
     ids[0, 0, :3] = [7, 8, 9]
