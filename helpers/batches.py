@@ -94,12 +94,19 @@ class Batches(keras.utils.PyDataset):
         """Whether batches differ in shape (here: no; trimmed batches do)."""
         return False
 
+    def fixed_lengths(self) -> dict[str, tuple]:
+        """For inputs given as a dict: the shapes, with None for lengths that vary, of
+        those whose other lengths every batch shares, for ``fit_input``'s signature
+        (here: none)."""
+        return {}
+
     def fit_input(self):
         """What to pass to ``fit``: this dataset, or on TensorFlow a ``tf.data`` view of it.
 
         Keras builds TensorFlow's input signature from the first batches it sees,
         so batches of other shapes would be refused later; declaring every length
-        unknown accepts them all and traces the training step only once.
+        unknown (except those ``fixed_lengths`` names) accepts them all and traces the
+        training step only once.
 
         The view trains on the same batches, epoch by epoch, as Keras draws from this
         dataset itself: before the first epoch Keras reads a batch to build the model
@@ -121,11 +128,16 @@ class Batches(keras.utils.PyDataset):
             started = True
             yield from (self[i] for i in range(len(self)))
 
-        def spec(array):
-            return tf.TensorSpec((None,) * array.ndim, tf.as_dtype(array.dtype))
+        def spec(array, shape=None):
+            return tf.TensorSpec(shape or (None,) * array.ndim, tf.as_dtype(array.dtype))
 
         inputs, labels = self[0]
-        signature = (keras.tree.map_structure(spec, inputs), spec(labels))
+        fixed = self.fixed_lengths()
+        if isinstance(inputs, dict):
+            inputs = {name: spec(array, fixed.get(name)) for name, array in inputs.items()}
+        else:
+            inputs = spec(inputs)
+        signature = (inputs, spec(labels))
         self.on_epoch_end()  # as Keras does after reading its first batch
         dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(self)))

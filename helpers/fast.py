@@ -30,9 +30,10 @@ JAX's LSTM) but lays batches out differently:
 elsewhere; ``resolve_recipe`` writes the choice into the config, so ``config.json``
 records it. ``training_batches`` picks the batches for a config's recipe.
 
-The backend-specific branches (JAX's shape rounding here, PyTorch's unrolled GRU loop in
-``helpers.packed``) live in these two modules and nowhere else. The tests compare every
-piece with the plain model on all three backends.
+The backend-specific branches (JAX's shape rounding and TensorFlow's fixed lane width
+here, the unrolled GRU loop of PyTorch and TensorFlow in ``helpers.packed``) live in
+these two modules and nowhere else. The tests compare every piece with the plain model
+on all three backends.
 """
 
 from dataclasses import dataclass
@@ -256,20 +257,23 @@ class PackedBatches(TrimmedBatches):
     the padded one; each batch's sentences are then packed together (``pack_sentences``).
     With ``trim`` the lanes are as wide as the batch's longest sentence and there are as
     many sentence slots as its longest document has sentences, both rounded up to
-    multiples of ``step`` (sentences, words). On JAX, which compiles a program per shape,
-    the default ``step`` keeps lanes ``words_per_sentence`` wide (packing fills them just
-    as well: about 99% of positions are words either way) and the number of lanes is
-    rounded up to a multiple of ``lane_multiple`` (default 8 there, else 1): the number
-    of lanes is then the only length that varies much, so a few dozen shapes cover every
-    batch, with 9% of positions wasted. Elsewhere nothing is rounded. Without ``trim``,
-    lanes are ``words_per_sentence`` wide and every document has all its sentence slots.
+    multiples of ``step`` (sentences, words). On JAX and TensorFlow the default ``step``
+    keeps lanes ``words_per_sentence`` wide (packing fills them just as well: about 99%
+    of positions are words either way). JAX compiles a program per shape, so there the
+    number of lanes is also rounded up to a multiple of ``lane_multiple`` (default 8
+    there, else 1): the number of lanes is then the only length that varies much, so a
+    few dozen shapes cover every batch, with 9% of positions wasted. TensorFlow gets a
+    width it can declare (``fixed_lengths``) and unrolls the word GRUs over it. PyTorch
+    gets exact lengths. Without ``trim``, lanes are ``words_per_sentence`` wide and
+    every document has all its sentence slots.
     """
 
     def __init__(self, ids, labels, batch_size, order="by_length", lengths=None, seed=0,
                  step=None, trim=True, lane_multiple=None, reshuffle=True):  # fmt: skip
         ids = np.asarray(ids)
-        jax = keras.backend.backend() == "jax"
-        if step is None and jax:
+        backend = keras.backend.backend()
+        jax = backend == "jax"
+        if step is None and backend in ("jax", "tensorflow"):
             step = (trim_step()[0], ids.shape[2])
         if lengths is None:
             lengths = (ids != 0).sum(axis=(1, 2))
@@ -287,6 +291,14 @@ class PackedBatches(TrimmedBatches):
             words = np.pad(words, ((0, extra), (0, 0)))
             slots = np.pad(slots, ((0, extra), (0, 0)), constant_values=-1)
         return {"words": words, "slots": slots, "sentence_lengths": packed.sentence_lengths}
+
+    def fixed_lengths(self) -> dict[str, tuple]:
+        """Lanes ``words_per_sentence`` wide, when every batch has them so: TensorFlow
+        then unrolls the word GRUs over a known number of steps (``helpers.packed``)."""
+        width = self.ids.shape[2]
+        if self.trim and (self.step or trim_step())[1] != width:
+            return {}
+        return {"words": (None, width), "slots": (None, width)}
 
 
 # How many lengths ``BucketedBatches`` allows per axis, by the ids' number of dimensions:

@@ -5,8 +5,9 @@
 HAN's own weights on them. The word GRUs run along the lanes with their state reset at
 every sentence boundary, which is exactly a GRU run over each sentence on its own, and
 the word attention is a softmax over each sentence's words (segment operations). The
-saved model is the ordinary HAN. The backend-specific branch (PyTorch's unrolled GRU
-loop) lives here; the tests compare ``PackedHAN`` with the HAN on all three backends.
+saved model is the ordinary HAN. The backend-specific branch (an unrolled GRU loop on
+PyTorch and TensorFlow, a ``keras.layers.RNN`` scan on JAX) lives here; the tests
+compare ``PackedHAN`` with the HAN on all three backends.
 """
 
 import keras
@@ -15,24 +16,34 @@ from keras import ops
 from helpers.layers import keep_first_if_empty
 
 
-def _resetting_gru_step(cell, state, x_z, x_r, x_h, keep):
-    """One step of a built ``GRUCell``'s recurrence on inputs already multiplied by its
-    kernel (``x_z``, ``x_r``, ``x_h``: units each); the state is first multiplied by
-    ``keep`` (0 where a sentence starts, else 1)."""
+def _recurrent_weights(cell):
+    """A built ``GRUCell``'s recurrent weights, sliced once for ``_resetting_gru_step``
+    (slicing them at every step would also slice, and pad, their gradient at every step):
+    the kernel that multiplies the state, the candidate's kernel (``reset_after=False``;
+    else None) and the recurrent bias (``reset_after=True``; else None)."""
+    if cell.reset_after:
+        return cell.recurrent_kernel, None, cell.bias[1]
     units = cell.units
+    return cell.recurrent_kernel[:, : 2 * units], cell.recurrent_kernel[:, 2 * units :], None
+
+
+def _resetting_gru_step(cell, weights, state, x_z, x_r, x_h, keep):
+    """One step of a built ``GRUCell``'s recurrence on inputs already multiplied by its
+    kernel (``x_z``, ``x_r``, ``x_h``: units each), with ``weights`` from
+    ``_recurrent_weights(cell)``; the state is first multiplied by ``keep`` (0 where a
+    sentence starts, else 1)."""
+    kernel, candidate_kernel, bias = weights
     state = state * keep
     if cell.reset_after:
-        inner = ops.matmul(state, cell.recurrent_kernel) + cell.bias[1]
-        z = cell.recurrent_activation(x_z + inner[:, :units])
-        r = cell.recurrent_activation(x_r + inner[:, units : 2 * units])
-        candidate = cell.activation(x_h + r * inner[:, 2 * units :])
+        h_z, h_r, h_h = ops.split(ops.matmul(state, kernel) + bias, 3, axis=-1)
+        z = cell.recurrent_activation(x_z + h_z)
+        r = cell.recurrent_activation(x_r + h_r)
+        candidate = cell.activation(x_h + r * h_h)
     else:
-        inner = ops.matmul(state, cell.recurrent_kernel[:, : 2 * units])
-        z = cell.recurrent_activation(x_z + inner[:, :units])
-        r = cell.recurrent_activation(x_r + inner[:, units:])
-        candidate = cell.activation(
-            x_h + ops.matmul(r * state, cell.recurrent_kernel[:, 2 * units :])
-        )
+        h_z, h_r = ops.split(ops.matmul(state, kernel), 2, axis=-1)
+        z = cell.recurrent_activation(x_z + h_z)
+        r = cell.recurrent_activation(x_r + h_r)
+        candidate = cell.activation(x_h + ops.matmul(r * state, candidate_kernel))
     return z * state + (1.0 - z) * candidate
 
 
@@ -56,30 +67,41 @@ class _ResettingGRUStep(keras.layers.Layer):
     def call(self, inputs, states, training=False):
         units = self.cell.units
         state = _resetting_gru_step(
-            self.cell, states[0], inputs[:, :units], inputs[:, units : 2 * units],
-            inputs[:, 2 * units : -1], 1.0 - inputs[:, -1:],
+            self.cell, _recurrent_weights(self.cell), states[0], inputs[:, :units],
+            inputs[:, units : 2 * units], inputs[:, 2 * units : -1], 1.0 - inputs[:, -1:],
         )  # fmt: skip
         return state, [state]
 
 
-def _unrolled_resetting_gru(cell, projected, resets):
-    """The word GRU along lanes as a Python loop over steps, for PyTorch.
+def _unrolled_resetting_gru(cell, projected, resets, reverse=False):
+    """The word GRU along lanes as a Python loop over steps, for PyTorch and TensorFlow.
 
     ``projected``: (lanes, width, 3 × units), ``resets``: (lanes, width) bools; returns
-    (lanes, width, units). PyTorch runs eagerly, so a plain loop over tensors unbound
-    once (and split into gates once) saves the per-step cost of calling a Keras layer
-    and of slicing, in both passes: 15–20% of a packed HAN's training step on 2 CPU cores.
+    (lanes, width, units); ``reverse`` runs from the last step to the first. PyTorch runs
+    eagerly, so a plain loop over tensors unbound once (and split into gates once) saves
+    the per-step cost of calling a Keras layer and of slicing, in both passes: 15–20% of
+    a packed HAN's training step on 2 CPU cores. On TensorFlow, with the lanes' width
+    known while tracing, the unrolled graph trains in about half the time of a
+    ``tf.while_loop`` over steps, whose per-step bookkeeping (TensorArrays, the stacks
+    its gradient keeps) outweighs the small matrix products of a lane step.
     """
-    units = cell.units
     steps = ops.transpose(projected, (1, 0, 2))  # (width, lanes, 3 units)
-    gates = [ops.unstack(steps[..., i * units : (i + 1) * units]) for i in range(3)]
+    x_z, x_r, x_h = (ops.unstack(gate) for gate in ops.split(steps, 3, axis=-1))
     keep = ops.unstack(ops.expand_dims(1.0 - ops.cast(ops.transpose(resets), steps.dtype), -1))
-    state = ops.zeros((ops.shape(projected)[0], units), steps.dtype)
-    states = []
-    for x_z, x_r, x_h, keep_t in zip(*gates, keep, strict=True):
-        state = _resetting_gru_step(cell, state, x_z, x_r, x_h, keep_t)
-        states.append(state)
+    weights = _recurrent_weights(cell)
+    state = ops.zeros((ops.shape(projected)[0], cell.units), steps.dtype)
+    states = [None] * len(keep)
+    for t in reversed(range(len(keep))) if reverse else range(len(keep)):
+        state = _resetting_gru_step(cell, weights, state, x_z[t], x_r[t], x_h[t], keep[t])
+        states[t] = state
     return ops.stack(states, axis=1)
+
+
+def _unrolls(projected) -> bool:
+    """Whether the word GRUs run as a Python loop over steps (``_unrolled_resetting_gru``):
+    on PyTorch, and on TensorFlow when the lanes' width is known while tracing."""
+    backend = keras.backend.backend()
+    return backend == "torch" or (backend == "tensorflow" and projected.shape[1] is not None)
 
 
 def _project(cell, vectors):
@@ -131,7 +153,8 @@ class PackedHAN(keras.Model):
                 raise ValueError("PackedHAN needs GRU cells with biases and without dropout")
         # One loop per direction: TensorFlow runs the two side by side. (Merging them
         # into one loop of block-diagonal products was slower on all three backends.)
-        # PyTorch skips these layers for a plain loop (``_unrolled_resetting_gru``).
+        # PyTorch, and TensorFlow given lanes of known width, skip these layers for a plain
+        # loop (``_unrolled_resetting_gru``).
         self.word_rnns = [
             keras.layers.RNN(_ResettingGRUStep(cell), return_sequences=True, name=name)
             for cell, name in zip(self.cells, ("forward_words", "backward_words"), strict=True)
@@ -148,9 +171,8 @@ class PackedHAN(keras.Model):
             rnn.build((None, None, 3 * cell.units + 1))
         self.built = True
 
-    def call(self, inputs, training=None):
-        words, slots = inputs["words"], inputs["slots"]
-        sentence_lengths = inputs["sentence_lengths"]
+    def word_states(self, words, slots, training=None):
+        """The word encoder's states along the lanes: (lanes, width, 2 × units)."""
         vectors = self.embedding(words)
         if self.embedding_dropout is not None:
             vectors = self.embedding_dropout(vectors, training=training)
@@ -166,15 +188,20 @@ class PackedHAN(keras.Model):
             self.word_rnns, self.cells, (starts, ends), (False, True), strict=True
         ):
             projected = _project(cell, vectors)
+            if _unrolls(projected):
+                directions.append(_unrolled_resetting_gru(cell, projected, resets, reverse))
+                continue
             if reverse:
                 projected, resets = ops.flip(projected, 1), ops.flip(resets, 1)
-            if keras.backend.backend() == "torch":
-                states = _unrolled_resetting_gru(cell, projected, resets)
-            else:
-                flags = ops.expand_dims(ops.cast(resets, projected.dtype), -1)
-                states = rnn(ops.concatenate([projected, flags], -1), training=training)
+            flags = ops.expand_dims(ops.cast(resets, projected.dtype), -1)
+            states = rnn(ops.concatenate([projected, flags], -1), training=training)
             directions.append(ops.flip(states, 1) if reverse else states)
-        states = ops.concatenate(directions, -1)  # (lanes, width, 2 units)
+        return ops.concatenate(directions, -1)
+
+    def call(self, inputs, training=None):
+        words, slots = inputs["words"], inputs["slots"]
+        sentence_lengths = inputs["sentence_lengths"]
+        states = self.word_states(words, slots, training)
 
         # Word attention: a softmax over the words of each sentence slot.
         batch, sentences = ops.shape(sentence_lengths)[0], ops.shape(sentence_lengths)[1]

@@ -388,26 +388,37 @@ def test_training_the_packed_han_trains_the_han_itself():
     np.testing.assert_allclose(_run(packed, inputs), _run(han, ids[rows]), atol=1e-5)
 
 
-def test_packed_batches_round_shapes_only_on_jax():
+def test_packed_batches_shapes_per_backend():
     """JAX compiles a program per shape: there lanes stay full width and their number is
-    rounded up to a multiple of 8. The other backends get exact shapes."""
+    rounded up to a multiple of 8. TensorFlow unrolls the word GRUs over lanes of full,
+    declared width (its ``tf.data`` view says so). PyTorch gets exact shapes."""
     rng = np.random.default_rng(7)
     ids = np.zeros((40, 15, 50), dtype="int32")
     for doc in range(40):
         for sentence in range(rng.integers(1, 7)):
             length = rng.integers(1, 31)  # sentences of up to 30 words
             ids[doc, sentence, :length] = rng.integers(1, 900, length)
-    inputs, rows = PackedBatches(ids, np.arange(40), 20, "by_length", seed=2)[0]
+    batches = PackedBatches(ids, np.arange(40), 20, "by_length", seed=2)
+    inputs, rows = batches[0]
     lanes, width = inputs["words"].shape
     used_lanes = (inputs["slots"] >= 0).any(axis=1).sum()
     longest = (ids[rows] != 0).sum(axis=2).max()
     most_sentences = (ids[rows] != 0).any(axis=2).sum(axis=1).max()
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         assert width == 50 and lanes % 8 == 0 and lanes - used_lanes < 8
         assert inputs["sentence_lengths"].shape[1] == 8
+        return
+    assert lanes == used_lanes
+    assert inputs["sentence_lengths"].shape[1] == most_sentences
+    if backend == "tensorflow":
+        assert width == 50 > longest
+        signature = batches.fit_input().element_spec[0]
+        assert signature["words"].shape.as_list() == signature["slots"].shape.as_list()
+        assert signature["words"].shape.as_list() == [None, 50]
+        assert signature["sentence_lengths"].shape.as_list() == [None, None]
     else:
-        assert (width, lanes) == (longest, used_lanes)
-        assert inputs["sentence_lengths"].shape[1] == most_sentences
+        assert width == longest
 
 
 def test_packed_han_refuses_an_unmasked_han():
