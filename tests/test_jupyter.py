@@ -86,7 +86,7 @@ def chosen(notebook: Path) -> bool:
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_runs_with_plain_nbconvert_from_the_notebooks_folder(notebook, fresh_clone):
     """In order, each with its default parameters (the workshop sizes: about 25 minutes
-    for all five on 2 CPU cores), so it runs only when NBCONVERT_NOTEBOOKS names it
+    for all six on 2 CPU cores), so it runs only when NBCONVERT_NOTEBOOKS names it
     ("01 02", or "all"); a later notebook needs the earlier ones' output."""
     if not chosen(notebook):
         pytest.skip("set NBCONVERT_NOTEBOOKS=all (or prefixes, e.g. 01) to execute it")
