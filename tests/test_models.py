@@ -618,10 +618,7 @@ def test_bucketed_training_compiles_at_most_12_programs_on_jax(kind, tmp_path):
     GPU layout compile a handful (counted from JAX's own compile log)."""
     if keras.backend.backend() != "jax":
         pytest.skip("counts JAX compilations")
-    import logging
-
-    import jax
-
+    from helpers.bench_worker import counting_jax_compiles
     from helpers.train import train_model, training_data
 
     config = dataclasses.replace(
@@ -634,17 +631,7 @@ def test_bucketed_training_compiles_at_most_12_programs_on_jax(kind, tmp_path):
     model = compile_model(build_lstm(config) if kind == "lstm" else build_han(config), config)
     data = training_data(config, ids, np.arange(300) % 2, lengths, validation_share=0)
 
-    compiled = []
-    handler = logging.Handler()
-    handler.emit = lambda record: compiled.append(record.getMessage())
-    logger = logging.getLogger("jax")
-    logger.addHandler(handler)
-    jax.config.update("jax_log_compiles", True)
-    try:
+    with counting_jax_compiles() as programs:  # the benchmark's counter: JAX's compile log
         train_model(model, config, data, tmp_path, epochs=2, verbose=0)
-    finally:
-        jax.config.update("jax_log_compiles", False)
-        logger.removeHandler(handler)
-    programs = [m for m in compiled if m.startswith("Compiling") and "train_step" in m]
     assert 1 < len(programs) <= 12
     assert len(programs) <= len(data.batches.shapes()) + 2  # once per shape
