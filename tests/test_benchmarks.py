@@ -177,3 +177,26 @@ def test_the_gpu_script_runs_end_to_end_as_a_dry_run_on_a_cpu(shared_data, tmp_p
         assert re.search(rf"^(PASS|FAIL)  {name} warm-up epoch [\d.]+ s{compiled} ", out, re.M)
     assert re.search(r"^dry run on a CPU at tiny sizes: \d+ of 6 failed, not counted$", out, re.M)
     assert (tmp_path / "lstm" / "results.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_scaling_times_one_and_two_virtual_devices(small_split, capsys):
+    scaling = load_benchmark("scaling")
+    tiny = ["units=8", "embedding_dim=16", "num_words=2000", "max_words=60"]
+    argv = ["--data", str(small_split), "--backends", "tensorflow", "--devices", "1,2",
+            "--epochs", "2", *sum((["--set", change] for change in tiny), [])]  # fmt: skip
+    assert scaling.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "'status': 'ok'" in printed and "failed" not in printed
+    table = printed.split("\n", 2)[2]
+    assert "speed_up" in table and "tensorflow" in table
+
+
+def test_the_scaling_table_divides_by_the_one_device_run():
+    scaling = load_benchmark("scaling")
+    rows = [{"backend": "jax", "devices": 1, "reviews_per_second": 100.0},
+            {"backend": "jax", "devices": 2, "reviews_per_second": 180.0}]  # fmt: skip
+    assert scaling.scaling_table(rows)["speed_up"].tolist() == [1.0, 1.8]
+    command = scaling.train_command("torch", 2, "s", "o", "lstm", 2, False, [])
+    assert "torch.distributed.run" in command and "--cpu-devices" not in command
