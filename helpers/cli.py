@@ -102,7 +102,9 @@ def add_shards_command(commands) -> None:
         "(helpers.shards; docs/scaling.md).",
     )
     add_source_arguments(shards)
-    shards.add_argument("--model", choices=("lstm", "han"), default="lstm")
+    shards.add_argument(
+        "--model", default="lstm", help="a model of the registry helpers.models.MODELS"
+    )
     shards.add_argument("--config", default="tuned", help="named config of --model")
     shards.add_argument("--chunk-size", type=int, default=10_000, help="reviews encoded at once")
     shards.add_argument("--out", required=True, help="folder for the shards")
@@ -516,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that run Keras here: it starts before them, TensorFlow's C++ start-up lines held
 # back (``backend.start_keras_quietly``; ``bench`` does so in ``bench.parent_backend``), so
 # what must precede a first look at the devices (e.g. CUDA_VISIBLE_DEVICES) comes before.
-KERAS_COMMANDS = ("train", "evaluate", "predict", "calibrate")
+KERAS_COMMANDS = ("train", "evaluate", "predict", "calibrate", "shards")
 
 
 def main(argv: list[str] | None = None) -> int:
