@@ -106,7 +106,9 @@ def test_notebook_runs_with_plain_nbconvert_from_the_notebooks_folder(notebook, 
     executed = json.loads((fresh_clone / "executed" / notebook.name).read_text())
     outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
     shown = "".join("".join(o.get("text", "")) for o in outputs)
-    assert "device:" in shown
+    # The notebooks that run Keras say which backend and device at the top; 01 and 02
+    # (the data, word2vec) start without Keras.
+    assert ("device:" in shown) == (notebook.name[:2] not in ("01", "02"))
     for noise in ("cuInit", "absl::InitializeLog", "Skipping variable loading", "retracing",
                   "DT_BOOL"):  # fmt: skip
         assert noise not in shown, noise
