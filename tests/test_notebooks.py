@@ -42,7 +42,10 @@ def test_every_notebook_ran_and_has_an_html_copy(series):
         "06_beyond_one_device.ipynb",
     ]
     for executed in series.executed:
-        assert "backend tensorflow" in printed(executed) and "device: CPU" in printed(executed)
+        # The notebooks that run Keras name its backend and device; 01 and 02 use none.
+        uses_keras = executed.name[:2] not in ("01", "02")
+        assert ("backend tensorflow" in printed(executed)) == uses_keras
+        assert ("device: CPU" in printed(executed)) == uses_keras
         assert executed.with_suffix(".html").stat().st_size > 10_000
 
 
