@@ -27,10 +27,10 @@ import numpy as np
 # calibration (``python -m helpers calibrate``) and the workshop series on the full-size
 # review file (``REVIEWS_DATA_DIR=<stand-in> make run``, TensorFlow only).
 REFERENCE = {
-    "processor": "AMD EPYC, 2 cores",
+    "processor": "Intel Xeon, 2 cores",
     "date": "2026-12-03",
-    "steps": {"text": 1.3, "word2vec": 1.4, "lstm": 3.6, "han": 16.6},
-    "series_seconds": 434.0,
+    "steps": {"text": 1.5, "word2vec": 1.7, "lstm": 5.2, "han": 21.7},
+    "series_seconds": 487.0,
 }
 
 SYNTHETIC_WORDS = 4_000  # distinct words; drawn with Zipf-like frequencies, as in reviews
